@@ -1,0 +1,120 @@
+"""Hydra configuration: where the configs live, their schemas, and checks before a run.
+
+Every task's primary config (``configs/<task>.yaml``) is backed by a dataclass schema
+registered in Hydra's ConfigStore, so a misspelt top-level key is an error naming the key.
+Swappable parts (stream, enrichers, env, agent, ...) are ``_target_`` nodes; `check_targets`
+verifies every key of every such node against the target's signature before any work
+starts, so ``agent.alpah=1`` fails at once with the key's name instead of mid-run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+
+def config_dir() -> Path:
+    """The folder holding Hydra's configs: ``$ALPHARL_CONFIG_DIR`` or the checkout's ``configs``."""
+    override = os.environ.get("ALPHARL_CONFIG_DIR")
+    if override:
+        return Path(override).resolve()
+    here = Path(__file__).resolve().parent.parent / "configs"
+    if not here.is_dir():
+        raise FileNotFoundError(
+            f"AlphaRL's Hydra configs were not found at {here}; install the project from its "
+            "checkout (`pip install -e .`) or set ALPHARL_CONFIG_DIR"
+        )
+    return here
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that cannot work; the message names it."""
+
+
+@dataclass
+class PathsConfig:
+    """Where a run reads and writes. Relative paths resolve against the working directory."""
+
+    root_dir: str = "."
+    runs_dir: str = "runs"
+    cache_dir: str = "runs/cache"
+    dead_letter: str = "runs/dead_letters.jsonl"
+
+
+@dataclass
+class EnrichTaskConfig:
+    """Schema of ``configs/enrich.yaml``."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    stream: Any = None
+    enrich: Any = None
+    progress: bool = True
+    top_k: int = 10
+    use_cache: bool = True
+
+
+def register_schemas() -> None:
+    """Register each task's schema in Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="enrich_schema", node=EnrichTaskConfig)
+
+
+def _nodes_with_target(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            yield path, node
+        for key in node:
+            child = node._get_node(key)
+            yield from _nodes_with_target(child, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, ListConfig):
+        for i, child in enumerate(node):
+            yield from _nodes_with_target(child, f"{path}[{i}]")
+
+
+def resolve_target(target: str) -> Any:
+    """Import ``module.attr`` named by a ``_target_`` string, with a clear error."""
+    module_name, _, attr = target.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"_target_: cannot import {target!r} ({exc})") from exc
+
+
+def check_targets(cfg: DictConfig) -> None:
+    """Fail early on a ``_target_`` node with a key its target does not accept.
+
+    Raises:
+        ConfigError: naming the config path and the unknown key, with the accepted keys.
+    """
+    for path, node in _nodes_with_target(cfg):
+        target = resolve_target(str(node["_target_"]))
+        try:
+            params = inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            continue
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            continue
+        accepted = {n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+        for key in node:
+            if str(key).startswith("_"):
+                continue
+            if key not in accepted:
+                where = f"{path}.{key}" if path else str(key)
+                raise ConfigError(
+                    f"{where}: unknown key for {node['_target_']}; accepted: {sorted(accepted)}"
+                )
+
+
+def to_container(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain Python containers."""
+    out = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(out, dict)
+    return {str(k): v for k, v in out.items()}
