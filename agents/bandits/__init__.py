@@ -1,0 +1,13 @@
+"""Multi-armed and contextual bandits, numpy-only and vectorised over batches."""
+
+from agents.bandits.linear import LinearBandit, LinearThompsonSampling, LinUCB
+from agents.bandits.tabular import UCB1, EpsilonGreedy, TabularBandit
+
+__all__ = [
+    "UCB1",
+    "EpsilonGreedy",
+    "LinUCB",
+    "LinearBandit",
+    "LinearThompsonSampling",
+    "TabularBandit",
+]
