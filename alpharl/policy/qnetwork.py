@@ -106,6 +106,37 @@ def build_mlp(layer_sizes: Sequence[int], activation: str = "relu") -> nn.Sequen
     return nn.Sequential(*layers)
 
 
+def mlp_state_from_modules(
+    modules: Sequence[nn.Module],
+) -> tuple[list[int], str, dict[str, torch.Tensor]]:
+    """Layer sizes, activation and a `build_mlp`-keyed state_dict copied from a layer list.
+
+    Used to export trained networks (e.g. SB3's ``q_net``, or an actor's ``policy_net``
+    followed by its ``action_net``) into the plain MLP.
+
+    Args:
+        modules: ``Linear, act, Linear, ..., Linear`` with one activation kind.
+
+    Raises:
+        TypeError: If the modules are not linear layers separated by one activation kind.
+    """
+    mods = list(modules)
+    linears = [m for m in mods if isinstance(m, nn.Linear)]
+    acts = [m for m in mods if not isinstance(m, nn.Linear)]
+    alternating = all(isinstance(m, nn.Linear) == (i % 2 == 0) for i, m in enumerate(mods))
+    if not linears or not alternating or len(mods) % 2 == 0 or len({type(a) for a in acts}) > 1:
+        raise TypeError(f"network: expected Linear layers with one activation between; got {mods}")
+    activation = activation_name(acts[0]) if acts else "relu"
+    sizes = [linears[0].in_features] + [m.out_features for m in linears]
+    state: dict[str, torch.Tensor] = {}
+    for i, layer in enumerate(linears):
+        if layer.bias is None:
+            raise TypeError(f"network: layer {i} has no bias; the plain MLP needs one")
+        state[f"{2 * i}.weight"] = layer.weight.detach().to("cpu", torch.float32).clone()
+        state[f"{2 * i}.bias"] = layer.bias.detach().to("cpu", torch.float32).clone()
+    return sizes, activation, state
+
+
 def masked_softmax(
     scores: FloatArray, eligible: np.ndarray | None, temperature: float = 1.0
 ) -> FloatArray:
