@@ -1,0 +1,11 @@
+"""Sources of posts: file replay, the shipped tweets, and a seeded synthetic generator.
+
+Every source implements `StreamSource`: it iterates `alpharl.schema.Post` objects in
+event-time order, ``reset(seed)`` rewinds it, and ``stats`` counts what it read, yielded and
+dead-lettered.
+"""
+
+from alpharl.streams.base import DeadLetterWriter, StreamSource, StreamStats
+from alpharl.streams.replay import ReplayStream
+
+__all__ = ["DeadLetterWriter", "ReplayStream", "StreamSource", "StreamStats"]
