@@ -353,7 +353,8 @@ class SB3Agent:
         """Q-values (DQN) or the actor's log-probabilities (PPO/A2C), ``(n, n_actions)``."""
         model = self._require_model()
         x = check_contexts(obs, self.n_features, "obs")
-        model.policy.set_training_mode(False)
+        if model.policy.training:  # switching walks every module: only when needed
+            model.policy.set_training_mode(False)
         with torch.inference_mode():
             t = self._obs_tensor(x)
             if isinstance(model, DQN):
@@ -371,9 +372,11 @@ class SB3Agent:
         if isinstance(model, DQN):
             warmup = model.num_timesteps - model.n_envs < model.learning_starts
             eps = 1.0 if warmup else float(model.exploration_rate)
-            greedy = self.scores(obs).argmax(axis=1)
-            probs = np.full((len(greedy), n), eps / n)
-            probs[np.arange(len(greedy)), greedy] += 1.0 - eps
+            probs = np.full((len(obs), n), eps / n)
+            if eps < 1.0:  # SB3's greedy pick (the policy is in eval mode while collecting)
+                with torch.inference_mode():
+                    greedy = model.q_net(self._obs_tensor(obs)).argmax(dim=1).cpu().numpy()
+                probs[np.arange(len(obs)), greedy] += 1.0 - eps
             return probs
         if isinstance(model.policy, ActorCriticPolicy):
             with torch.inference_mode():

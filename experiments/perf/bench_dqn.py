@@ -1,0 +1,140 @@
+"""SB3 DQN training speed on the ad-delivery env against CartPole-v1, in the same run.
+
+Question: does our environment (and `SB3Agent`'s wrapper and per-step callback) slow
+SB3's DQN down relative to a classic-control env? The floor is `model.learn` on
+CartPole-v1 with identical DQN hyperparameters, measured in the same process; the
+target is the env's fps >= 80% of that floor.
+
+Usage::
+
+    OMP_NUM_THREADS=1 .venv/bin/python experiments/perf/bench_dqn.py            # AdDelivery
+    OMP_NUM_THREADS=1 .venv/bin/python experiments/perf/bench_dqn.py --env CartPole-v1
+
+Each measurement first runs past ``learning_starts`` (untimed), then times
+``model.learn(steps)`` (steady state: acting, storing and training every ``train_freq``
+steps); the median of ``--repeats`` runs is reported. Three rows:
+
+- ``cartpole``: raw SB3 DQN on CartPole-v1 (the floor);
+- ``env raw``: raw SB3 DQN on the env (behind the agent's eligibility wrapper when the
+  env publishes action masks, since SB3 would otherwise pick ineligible actions);
+- ``env SB3Agent``: ``SB3Agent.learn`` with a per-step `StepRecord` callback (which
+  computes the behaviour propensity: one extra forward pass per step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import gymnasium as gym  # noqa: E402
+import torch  # noqa: E402
+from stable_baselines3 import DQN  # noqa: E402
+
+from agents.base import StepRecord  # noqa: E402
+from agents.sb3 import SB3Agent  # noqa: E402
+from agents.sb3_env import EligibleActionWrapper  # noqa: E402
+
+DQN_KWARGS: dict[str, Any] = {
+    "learning_rate": 1e-3,
+    "buffer_size": 50_000,
+    "learning_starts": 500,
+    "batch_size": 32,
+    "train_freq": 4,
+    "gradient_steps": 1,
+    "target_update_interval": 500,
+    "exploration_fraction": 0.3,
+    "policy_kwargs": {"net_arch": [64, 64]},
+}
+
+
+def make_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env[Any, Any]:
+    """``gymnasium.make(env_id)``; our ids are registered by importing ``envs``."""
+    if env_id.startswith("alpharl/"):
+        try:
+            import envs  # noqa: F401  (registers alpharl/* ids)
+        except ImportError as exc:
+            raise SystemExit(f"{env_id}: the envs package cannot be imported ({exc})") from exc
+    try:
+        return gym.make(env_id, **env_kwargs)
+    except gym.error.Error as exc:
+        raise SystemExit(f"{env_id}: not registered ({exc}); try --env CartPole-v1") from exc
+
+
+def _has_masks(env: gym.Env[Any, Any]) -> bool:
+    _, info = env.reset(seed=0)
+    return "action_mask" in info
+
+
+def raw_fps(env: gym.Env[Any, Any], steps: int, seed: int) -> float:
+    """Steps per second of SB3's ``DQN.learn`` after the warm-up."""
+    model = DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **DQN_KWARGS)
+    model.learn(DQN_KWARGS["learning_starts"] + 100)
+    start = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - start)
+
+
+def agent_fps(env: gym.Env[Any, Any], steps: int, seed: int) -> float:
+    """Steps per second of ``SB3Agent.learn`` with a per-step callback, after warm-up."""
+    agent = SB3Agent("DQN", algo_kwargs=DQN_KWARGS, seed=seed)
+    records = 0
+
+    def callback(record: StepRecord) -> None:
+        nonlocal records
+        records += 1
+
+    agent.learn(env, DQN_KWARGS["learning_starts"] + 100, callback)
+    start = time.perf_counter()
+    agent.learn(env, steps, callback)
+    return steps / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print the table and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", default="alpharl/AdDelivery-v0")
+    parser.add_argument("--env-kwargs", default="{}", help="JSON kwargs for gymnasium.make")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    env_kwargs = json.loads(args.env_kwargs)
+
+    env = make_env(args.env, env_kwargs)
+    masked = _has_masks(env)
+    rows: dict[str, list[float]] = {"cartpole": [], "env raw": [], "env SB3Agent": []}
+    for rep in range(args.repeats):  # interleaved, so drifting machine load hits all rows
+        rows["cartpole"].append(raw_fps(gym.make("CartPole-v1"), args.steps, rep))
+        target = make_env(args.env, env_kwargs)
+        rows["env raw"].append(
+            raw_fps(EligibleActionWrapper(target) if masked else target, args.steps, rep)
+        )
+        rows["env SB3Agent"].append(agent_fps(make_env(args.env, env_kwargs), args.steps, rep))
+    med = {k: statistics.median(v) for k, v in rows.items()}
+
+    print(f"SB3 DQN fps, {args.steps} timed steps, median of {args.repeats}; env={args.env}")
+    print(f"torch threads={torch.get_num_threads()}, masks={'yes' if masked else 'no'}")
+    print(f"{'row':<14}{'fps':>10}   runs")
+    for key, values in rows.items():
+        print(f"{key:<14}{med[key]:>10.0f}   {', '.join(f'{v:.0f}' for v in values)}")
+    env_ratio = med["env raw"] / med["cartpole"]
+    agent_ratio = med["env SB3Agent"] / med["cartpole"]
+    overhead = med["env SB3Agent"] / med["env raw"]
+    verdict = "PASS" if env_ratio >= 0.8 else "BELOW TARGET"
+    print(f"env raw / cartpole       = {env_ratio:.2f}  (target >= 0.80: {verdict})")
+    print(f"env SB3Agent / cartpole  = {agent_ratio:.2f}")
+    print(f"SB3Agent / raw (same env) = {overhead:.2f}  (wrapper + StepRecord callback cost)")
+
+
+if __name__ == "__main__":
+    main()
