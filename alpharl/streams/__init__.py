@@ -7,5 +7,6 @@ dead-lettered.
 
 from alpharl.streams.base import DeadLetterWriter, StreamSource, StreamStats
 from alpharl.streams.replay import ReplayStream
+from alpharl.streams.synthetic import SyntheticStream
 
-__all__ = ["DeadLetterWriter", "ReplayStream", "StreamSource", "StreamStats"]
+__all__ = ["DeadLetterWriter", "ReplayStream", "StreamSource", "StreamStats", "SyntheticStream"]
