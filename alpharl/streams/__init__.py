@@ -8,5 +8,14 @@ dead-lettered.
 from alpharl.streams.base import DeadLetterWriter, StreamSource, StreamStats
 from alpharl.streams.replay import ReplayStream
 from alpharl.streams.synthetic import SyntheticStream
+from alpharl.streams.tweets import TWEETS_PATH, shipped_tweets
 
-__all__ = ["DeadLetterWriter", "ReplayStream", "StreamSource", "StreamStats", "SyntheticStream"]
+__all__ = [
+    "TWEETS_PATH",
+    "DeadLetterWriter",
+    "ReplayStream",
+    "StreamSource",
+    "StreamStats",
+    "SyntheticStream",
+    "shipped_tweets",
+]
