@@ -32,7 +32,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import gymnasium as gym
 import numpy as np
@@ -73,6 +73,9 @@ from alpharl.policy.qnetwork import (
     mlp_state_from_modules,
 )
 from alpharl.policy.rules import DecisionRule, EpsilonGreedyRule, GreedyRule
+
+if TYPE_CHECKING:
+    from alpharl.tracking.runs import MetricsWriter
 
 __all__ = ["ALGORITHMS", "MASK_STRATEGIES", "EligibleActionWrapper", "SB3Agent"]
 
@@ -236,6 +239,17 @@ class SB3Agent:
         self._logger = logger
         if self.model is not None:
             self.model.set_logger(logger)
+
+    def set_metrics_writer(self, metrics: MetricsWriter, stdout: bool = False) -> None:
+        """Send SB3's logs (losses, exploration rate, fps, ...) to an MLflow run's metrics.
+
+        Args:
+            metrics: The run's `alpharl.tracking.runs.MetricsWriter` (``run.metrics``).
+            stdout: Also print SB3's table.
+        """
+        from alpharl.tracking.sb3_writer import configure_sb3_logger
+
+        self.set_logger(configure_sb3_logger(metrics, stdout=stdout))
 
     def _use_env(self, env: Any) -> None:
         model = self.model

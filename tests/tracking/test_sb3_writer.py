@@ -47,3 +47,23 @@ def test_writer_cleans_bad_keys(tracker: Tracker, client: Any) -> None:
     with tracker.start_run("sb3-writer") as run:
         MlflowKVWriter(run.metrics).write({"a=b": 1.0}, {"a=b": ("",)}, step=3)
     assert client.get_run(run.run_id).data.metrics == {"a_b": 1.0}
+
+
+def test_sb3_agent_logs_reach_mlflow(tracker: Tracker, client: Any) -> None:
+    import gymnasium as gym
+
+    from agents.sb3 import SB3Agent
+
+    agent = SB3Agent(
+        "DQN",
+        algo_kwargs={"learning_starts": 20, "buffer_size": 500, "train_freq": 4},
+        mask_strategy="ignore",
+    )
+    with tracker.start_run("sb3-writer", run_name="dqn-cartpole") as run:
+        agent.set_metrics_writer(run.metrics)
+        agent.learn(gym.make("CartPole-v1"), 200)
+    metrics = client.get_run(run.run_id).data.metrics
+    assert {"train/loss", "rollout/exploration_rate", "time/fps"} <= set(metrics)
+    history = client.get_metric_history(run.run_id, "rollout/exploration_rate")
+    assert len(history) >= 2
+    assert all(0 < m.step <= 200 for m in history)
