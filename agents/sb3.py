@@ -75,7 +75,7 @@ from alpharl.policy.qnetwork import (
 from alpharl.policy.rules import DecisionRule, EpsilonGreedyRule, GreedyRule
 
 if TYPE_CHECKING:
-    from alpharl.tracking.runs import MetricsWriter
+    from alpharl.tracking.metrics import MetricsWriter
 
 __all__ = ["ALGORITHMS", "MASK_STRATEGIES", "EligibleActionWrapper", "SB3Agent"]
 

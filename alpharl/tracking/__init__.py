@@ -5,7 +5,7 @@ No other AlphaRL module imports MLflow. The submodules:
 - `store`: resolve the tracking URI (``$MLFLOW_TRACKING_URI`` or ``runs/mlflow.db``) and
   the command that opens the UI. Does not import MLflow.
 - `config`: a config as a YAML artifact and as flat, truncated params.
-- `runs`: `Tracker`, `Run` and the batched `MetricsWriter`.
+- `runs`: `Tracker` and `Run`; `metrics`: the batched `MetricsWriter`.
 - `sb3_writer`: an SB3 output format that writes SB3's logs through a `MetricsWriter`.
 - `models`, `pyfunc`: log an exported policy as an MLflow pyfunc model, register it, move
   aliases and load it back from ``models:/<name>@<alias>``.
@@ -28,7 +28,8 @@ from alpharl.tracking.store import (
 )
 
 if TYPE_CHECKING:
-    from alpharl.tracking.runs import MetricsWriter, Run, Tracker
+    from alpharl.tracking.metrics import MetricsWriter
+    from alpharl.tracking.runs import Run, Tracker
 
 __all__ = [
     "MetricsWriter",

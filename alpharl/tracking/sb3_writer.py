@@ -31,7 +31,7 @@ from stable_baselines3.common.logger import (
 from alpharl.tracking.config import clean_key
 
 if TYPE_CHECKING:
-    from alpharl.tracking.runs import MetricsWriter
+    from alpharl.tracking.metrics import MetricsWriter
 
 log = logging.getLogger(__name__)
 
