@@ -270,7 +270,8 @@ class SB3Agent:
             model.observation_space = env.observation_space
             model.policy.observation_space = env.observation_space
             model.set_env(wrapped)
-            model.env.seed(self.seed)  # type: ignore[union-attr]
+            # Deterministic, but a new env does not replay the first one's episodes.
+            model.env.seed(self.seed + model.num_timesteps)  # type: ignore[union-attr]
         self._env = env
         self._wrapper = wrapped if isinstance(wrapped, EligibleActionWrapper) else None
 
@@ -280,7 +281,8 @@ class SB3Agent:
         """Train on ``env`` for exactly ``steps`` environment steps.
 
         Runs ``model.learn`` (continuing the step count across calls; the same env object
-        continues its episode). After each step ``callback`` gets a `StepRecord` (the
+        continues its episode). As in SB3 with ``reset_num_timesteps=False``, schedules
+        (DQN's epsilon, learning rates) run over the cumulative total of the calls. After each step ``callback`` gets a `StepRecord` (the
         executed action, its behaviour propensity, reward and ``info``); returning False
         stops. PPO/A2C train on complete rollouts of ``n_steps``: a final partial rollout
         is collected but not trained on, so choose ``steps`` as a multiple of ``n_steps``.

@@ -399,3 +399,12 @@ def test_wrapper_rejects_bad_masks() -> None:
 
     with pytest.raises(ValueError, match=r"info\['action_mask'\]: shape must be \(4,\)"):
         EligibleActionWrapper(BadMask(K, D)).reset(seed=0)
+
+
+def test_agent_built_from_sizes_learns_on_a_bounded_env() -> None:
+    agent = _dqn(n_actions=K + 1, n_features=D, seed=4)
+    before = agent.export()
+    summary = agent.learn(ToyAdEnv(K, D), 120)  # Box(0, 1), not the placeholder's bounds
+    assert summary.steps == 120
+    x, _ = _obs_batch(8)
+    assert not np.allclose(agent.export().q_values(x), before.q_values(x))  # it trained
