@@ -120,7 +120,14 @@ def check_observation(obs: Any, n_features: int | None) -> np.ndarray:
     if x.ndim != 1 or (n_features is not None and x.shape[0] != n_features):
         want = f"({n_features},)" if n_features is not None else "(d,)"
         raise ValueError(f"obs must have shape {want}; got {x.shape}")
-    return check_contexts(x[None, :], n_features, "obs")
+    if x.dtype.kind not in "fiub":
+        raise TypeError(f"obs must be a numeric array; got dtype {x.dtype}")
+    x = x.astype(np.float64, copy=False)
+    # The sum is finite iff every entry is (barring overflow, which the exact check clears).
+    if not math.isfinite(x.sum()) and not np.isfinite(x).all():
+        bad = np.flatnonzero(~np.isfinite(x))[:10].tolist()
+        raise ValueError(f"obs has non-finite values at indices {bad}")
+    return x[None, :]
 
 
 class BaseAgent(ABC):

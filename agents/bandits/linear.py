@@ -62,7 +62,8 @@ class LinearBandit(BanditAgent):
         self.a_inv = np.tile(np.eye(d) / self.l2, (a, 1, 1))
         self.b = np.zeros((a, d))
         self.theta = np.zeros((a, d))
-        self._u = np.empty(d)
+        self._u = np.empty(d)  # scratch space for the one-row update
+        self._su = np.empty(d)
         self._outer = np.empty((d, d))
 
     def config(self) -> dict[str, Any]:
@@ -81,14 +82,15 @@ class LinearBandit(BanditAgent):
         return ridge_scores(x, self.theta, self.a_inv, with_width)
 
     def _update_one(self, x: np.ndarray, action: int, reward: float) -> None:
-        # Sherman–Morrison: (A + x x')^-1 = A^-1 - (A^-1 x)(A^-1 x)' / (1 + x' A^-1 x).
-        a_inv, u = self.a_inv[action], self._u
+        # Sherman–Morrison with u = A^-1 x: (A + x x')^-1 = A^-1 - u u' / (1 + x'u). The new
+        # estimate follows in O(d), as in recursive least squares: since the new A^-1 x is
+        # u / (1 + x'u), theta' = theta + u (r - x'theta) / (1 + x'u).
+        a_inv, u, su, theta = self.a_inv[action], self._u, self._su, self.theta[action]
         np.dot(a_inv, x, out=u)
-        np.outer(u, u / (1.0 + np.dot(x, u)), out=self._outer)
-        a_inv -= self._outer
-        b = self.b[action]
-        b += reward * x
-        np.dot(a_inv, b, out=self.theta[action])
+        np.multiply(u, 1.0 / (1.0 + float(np.dot(x, u))), out=su)
+        theta += (reward - float(np.dot(x, theta))) * su
+        a_inv -= np.dot(u[:, None], su[None, :], out=self._outer)
+        self.b[action] += reward * x
 
     def _update(self, x: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
         for action in np.unique(actions):

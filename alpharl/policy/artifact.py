@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.lib.npyio import NpzFile
 
 
 class ArtifactError(ValueError):
@@ -103,9 +104,15 @@ def read_arrays(
     if not path.is_file():
         raise ArtifactError(f"{path}: file not found")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+        with path.open("rb") as fh:
+            loaded = np.load(fh, allow_pickle=False)
+            if not isinstance(loaded, NpzFile):
+                raise ArtifactError(f"{path}: not an .npz archive (found a single array)")
+            with loaded as npz:
+                arrays = {name: npz[name] for name in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, ArtifactError):
+            raise
         raise ArtifactError(f"{path}: cannot read arrays: {exc}") from exc
     declared: Mapping[str, Any] = manifest["arrays"]
     if set(arrays) != set(declared):

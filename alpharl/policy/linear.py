@@ -40,8 +40,12 @@ def ridge_scores(
         return mean, None
     if a_inv is None:
         raise ValueError("a width was asked for, but the model has no a_inv")
-    xa = np.matmul(x, a_inv)  # (n_actions, n, d)
-    quad = np.einsum("and,nd->na", xa, x)
+    n_actions, d = theta.shape
+    if x.shape[0] == 1:  # the online path: two matrix-vector products
+        x0 = x[0]
+        quad = ((a_inv.reshape(n_actions * d, d) @ x0).reshape(n_actions, d) @ x0)[None, :]
+    else:
+        quad = np.einsum("and,nd->na", np.matmul(x, a_inv), x)
     return mean, np.sqrt(np.maximum(quad, 0.0))
 
 

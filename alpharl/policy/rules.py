@@ -60,6 +60,11 @@ def greedy_sample(
     scores: FloatArray, eligible: np.ndarray | None, rng: np.random.Generator
 ) -> tuple[np.ndarray, FloatArray]:
     """The highest-scoring eligible action, ties split uniformly; draws only when tied."""
+    if scores.shape[0] == 1:  # the online path: one context per call
+        row = scores[0] if eligible is None else np.where(eligible[0], scores[0], -np.inf)
+        best = row.argmax()
+        if np.count_nonzero(row == row[best]) == 1:
+            return np.array([best]), np.ones(1)
     is_top, counts = _top_set(scores, eligible)
     if (counts == 1).all():
         return is_top.argmax(axis=1), np.ones(len(counts))
@@ -241,7 +246,9 @@ class ThompsonRule(DecisionRule):
     estimate for a context is reproducible and the same in the agent and its exported
     policy). Its absolute error is about ``sqrt(p (1 - p) / n_samples)``. The propensity
     returned by `sample` is that estimate for the chosen action, clipped to at least
-    ``1 / n_samples`` so it is never 0 for an action that was actually chosen.
+    ``1 / n_samples`` so it is never 0 for an action that was actually chosen. Draws tie
+    only where widths are 0 (a zero context); ties are split uniformly, in `sample` and in
+    the estimate alike.
 
     Args:
         v: Posterior scale > 0 (Agrawal & Goyal's ``v``).
@@ -269,13 +276,28 @@ class ThompsonRule(DecisionRule):
     def uses_width(self) -> bool:
         return True
 
-    def _noise_for(self, n_actions: int) -> FloatArray:
+    def _noise_for(self, n_actions: int) -> np.ndarray:
         noise = self._noise.get(n_actions)
         if noise is None:
-            shape = (self.n_samples, n_actions)
-            noise = np.random.default_rng(self.seed).standard_normal(shape)
+            gen = np.random.default_rng(self.seed)
+            noise = gen.standard_normal((n_actions, self.n_samples), dtype=np.float32)
             self._noise[n_actions] = noise
         return noise
+
+    def _draws(
+        self, mean: FloatArray, width: FloatArray, eligible: np.ndarray | None
+    ) -> np.ndarray:
+        """The Monte-Carlo score draws ``(n, n_actions, n_samples)``; ineligible at -inf.
+
+        float32 halves the memory traffic of the estimate; its rounding is far below the
+        Monte-Carlo error.
+        """
+        noise = self._noise_for(mean.shape[1])
+        draws = (self.v * width).astype(np.float32)[:, :, None] * noise
+        draws += mean.astype(np.float32)[:, :, None]
+        if eligible is not None:
+            draws[~eligible] = -np.inf
+        return draws
 
     def probabilities(
         self, mean: FloatArray, width: FloatArray | None, eligible: np.ndarray | None
@@ -283,18 +305,18 @@ class ThompsonRule(DecisionRule):
         if width is None:
             raise ValueError("the Thompson rule needs a width; got None")
         n, n_actions = mean.shape
-        noise = self._noise_for(n_actions)
-        scale = self.v * width
         out = np.empty((n, n_actions))
         chunk = max(1, _MC_CHUNK // (self.n_samples * n_actions))
         for lo in range(0, n, chunk):
             hi = min(n, lo + chunk)
-            draws = mean[lo:hi, None, :] + scale[lo:hi, None, :] * noise
-            if eligible is not None:
-                draws[~np.broadcast_to(eligible[lo:hi, None, :], draws.shape)] = -np.inf
-            winners = draws.argmax(axis=2) + n_actions * np.arange(hi - lo)[:, None]
-            counts = np.bincount(winners.ravel(), minlength=(hi - lo) * n_actions)
-            out[lo:hi] = counts.reshape(hi - lo, n_actions) / self.n_samples
+            elig = None if eligible is None else eligible[lo:hi]
+            draws = self._draws(mean[lo:hi], width[lo:hi], elig)
+            is_max = draws == draws.max(axis=1, keepdims=True)
+            if _tie_free(width[lo:hi], elig):
+                wins = np.count_nonzero(is_max, axis=2)
+            else:  # equal draws (zero widths, equal means) split the win, like `sample`
+                wins = (is_max / is_max.sum(axis=1, keepdims=True)).sum(axis=2)
+            out[lo:hi] = wins / self.n_samples
         return out
 
     def sample(
@@ -306,10 +328,28 @@ class ThompsonRule(DecisionRule):
     ) -> tuple[np.ndarray, FloatArray]:
         if width is None:
             raise ValueError("the Thompson rule needs a width; got None")
-        draws = _masked(mean + self.v * width * rng.standard_normal(mean.shape), eligible)
-        actions = draws.argmax(axis=1)
+        draws = mean + self.v * width * rng.standard_normal(mean.shape)
+        tie_free = _tie_free(width, eligible)
+        if tie_free:
+            actions = _masked(draws, eligible).argmax(axis=1)
+        else:  # zero widths: equal draws are possible, split them uniformly
+            actions, _ = greedy_sample(draws, eligible, rng)
+        if len(actions) == 1 and tie_free:
+            # One row: only the chosen action's win frequency is needed (same draws and
+            # arithmetic as `probabilities`, so the same number).
+            mc = self._draws(mean, width, eligible)[0]
+            freq = np.count_nonzero(mc[actions[0]] == mc.max(axis=0)) / self.n_samples
+            return actions, np.array([max(freq, 1.0 / self.n_samples)])
         freq = self.probabilities(mean, width, eligible)[np.arange(len(actions)), actions]
         return actions, np.maximum(freq, 1.0 / self.n_samples)
+
+
+def _tie_free(width: FloatArray, eligible: np.ndarray | None) -> bool:
+    """Whether no two eligible draws can be equal: every eligible width is positive."""
+    if width.min() > 0:
+        return True
+    positive = width > 0
+    return bool(positive.all() if eligible is None else (positive | ~eligible).all())
 
 
 RULES: dict[str, type[DecisionRule]] = {

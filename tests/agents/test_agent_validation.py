@@ -16,7 +16,7 @@ from agents.bandits import (
     LinUCB,
     TabularBandit,
 )
-from agents.base import BanditAgent
+from agents.base import BanditAgent, check_observation
 from alpharl.policy import ThompsonRule
 
 
@@ -76,6 +76,13 @@ def test_bad_observations_are_named(agent: BanditAgent) -> None:
         agent.act_batch(np.array([[1.0, 0, 0, 0], [np.nan, 0, 0, 0]]))
     with pytest.raises(TypeError, match="obs must be a numeric array"):
         agent.act_batch(np.array([["a", "b", "c", "d"]]))
+    with pytest.raises(ValueError, match=r"obs has non-finite values at indices \[1, 3\]"):
+        agent.act(np.array([0.0, np.nan, 1.0, -np.inf]))
+    with pytest.raises(TypeError, match="obs must be a numeric array"):
+        agent.update(np.array(["a", "b", "c", "d"]), 0, 1.0)
+    huge = np.full(N_FEATURES, 1e308)  # the sum overflows, yet every entry is finite
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(check_observation(huge, N_FEATURES), huge[None, :])
 
 
 def test_bad_masks_are_named(agent: BanditAgent) -> None:

@@ -77,6 +77,20 @@ def test_propensities_are_the_chosen_actions_probabilities(trained_agent: Bandit
         np.testing.assert_allclose(props, np.maximum(chosen, 1.0 / n_samples))
 
 
+def test_single_row_propensities_match_the_full_distribution(
+    trained_agent: BanditAgent,
+) -> None:
+    """act() takes one-row fast paths; they must report what action_probabilities says."""
+    x, m = contexts(60, 25), masks(60, 26)
+    probs = trained_agent.action_probabilities(x, m)
+    n_samples = _mc_samples(trained_agent)
+    floor = 0.0 if n_samples is None else 1.0 / n_samples
+    for i in range(60):
+        action, prop = trained_agent.act(x[i], m[i])
+        assert m[i, action]
+        assert prop == pytest.approx(max(probs[i, action], floor), rel=1e-12)
+
+
 def test_propensities_match_empirical_frequencies(trained_agent: BanditAgent) -> None:
     draws = 20_000
     x = np.repeat(contexts(1, 15), draws, axis=0)

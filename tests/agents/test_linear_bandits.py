@@ -125,3 +125,30 @@ def test_cholesky_factor_survives_rounding_asymmetry() -> None:
     assert np.isfinite(cholesky_factor(singular)).all()
     with pytest.raises(ValueError, match="positive semi-definite"):
         cholesky_factor(-np.eye(3)[None])
+
+
+def test_single_row_greedy_ties_split_uniformly() -> None:
+    agent = LinUCB(4, 3, seed=1)
+    mask = np.array([True, False, True, True])
+    draws = [agent.act(np.ones(3), mask) for _ in range(6000)]
+    assert {p for _, p in draws} == {1 / 3}
+    counts = np.bincount([a for a, _ in draws], minlength=4)
+    assert counts[1] == 0
+    assert stats.chisquare(counts[[0, 2, 3]]).pvalue > 1e-4
+
+
+def test_thompson_zero_context_ties_split_uniformly() -> None:
+    """A zero context has zero width for every action: all draws tie and split evenly."""
+    agent = LinearThompsonSampling(4, 3, seed=2)
+    mask = np.array([[True, True, False, True]])
+    np.testing.assert_allclose(
+        agent.action_probabilities(np.zeros((1, 3)), mask), [[1 / 3, 1 / 3, 0, 1 / 3]]
+    )
+    actions, props = agent.act_batch(np.zeros((3000, 3)), np.repeat(mask, 3000, axis=0))
+    np.testing.assert_allclose(props, 1 / 3)
+    counts = np.bincount(actions, minlength=4)
+    assert counts[2] == 0
+    assert stats.chisquare(counts[[0, 1, 3]]).pvalue > 1e-4
+    action, prop = agent.act(np.zeros(3), mask[0])
+    assert action != 2
+    assert prop == pytest.approx(1 / 3)

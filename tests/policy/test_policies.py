@@ -148,15 +148,17 @@ class _FixedNormals:
         return np.broadcast_to(self.z, shape).copy()
 
 
-def test_thompson_propensity_is_never_zero_for_the_chosen_action() -> None:
+@pytest.mark.parametrize("rows", [1, 3])  # the one-row fast path and the batch path
+def test_thompson_propensity_is_never_zero_for_the_chosen_action(rows: int) -> None:
     rule = ThompsonRule(v=1.0, n_samples=200, seed=0)
-    mean = np.array([[10.0, 0.0]])
-    width = np.array([[1.0, 1.0]])
-    assert rule.probabilities(mean, width, None)[0, 1] == 0.0  # 10 sigma behind
+    mean = np.tile([10.0, 0.0], (rows, 1))
+    width = np.ones((rows, 2))
+    assert (rule.probabilities(mean, width, None)[:, 1] == 0.0).all()  # 10 sigma behind
     # A (wildly unlikely) draw puts action 1 ahead; its propensity is clipped, not 0.
-    actions, props = rule.sample(mean, width, None, _FixedNormals(np.array([-6.0, 6.0])))  # type: ignore[arg-type]
-    assert actions[0] == 1
-    assert props[0] == pytest.approx(1 / 200)
+    fixed = _FixedNormals(np.array([-6.0, 6.0]))
+    actions, props = rule.sample(mean, width, None, fixed)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(actions, 1)
+    np.testing.assert_allclose(props, 1 / 200)
 
 
 def test_thompson_estimate_is_seeded_and_close_to_exact() -> None:

@@ -112,6 +112,13 @@ def test_corrupt_files_are_named(saved: Path) -> None:
         load_policy(saved)
 
 
+def test_a_single_array_file_is_not_an_archive(saved: Path) -> None:
+    with (saved / "arrays.npz").open("wb") as fh:
+        np.save(fh, np.zeros(3))
+    with pytest.raises(ArtifactError, match=r"arrays\.npz: not an \.npz archive"):
+        load_policy(saved)
+
+
 def test_truncated_arrays_are_named(saved: Path) -> None:
     data = (saved / "arrays.npz").read_bytes()
     (saved / "arrays.npz").write_bytes(data[: len(data) // 2])
