@@ -282,10 +282,11 @@ class SB3Agent:
 
         Runs ``model.learn`` (continuing the step count across calls; the same env object
         continues its episode). As in SB3 with ``reset_num_timesteps=False``, schedules
-        (DQN's epsilon, learning rates) run over the cumulative total of the calls. After each step ``callback`` gets a `StepRecord` (the
-        executed action, its behaviour propensity, reward and ``info``); returning False
-        stops. PPO/A2C train on complete rollouts of ``n_steps``: a final partial rollout
-        is collected but not trained on, so choose ``steps`` as a multiple of ``n_steps``.
+        (DQN's epsilon, learning rates) run over the cumulative total of the calls. After
+        each step ``callback`` gets a `StepRecord` (the executed action, its behaviour
+        propensity, reward and ``info``); returning False stops. PPO/A2C train on complete
+        rollouts of ``n_steps``: a final partial rollout is collected but not trained on,
+        so choose ``steps`` as a multiple of ``n_steps``.
 
         Args:
             env: A Gymnasium env: 1-d Box observations, ``Discrete`` actions.
