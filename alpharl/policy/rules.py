@@ -280,7 +280,7 @@ class ThompsonRule(DecisionRule):
         noise = self._noise.get(n_actions)
         if noise is None:
             gen = np.random.default_rng(self.seed)
-            noise = gen.standard_normal((n_actions, self.n_samples), dtype=np.float32)
+            noise = gen.standard_normal((n_actions, self.n_samples))
             self._noise[n_actions] = noise
         return noise
 
@@ -289,12 +289,12 @@ class ThompsonRule(DecisionRule):
     ) -> np.ndarray:
         """The Monte-Carlo score draws ``(n, n_actions, n_samples)``; ineligible at -inf.
 
-        float32 halves the memory traffic of the estimate; its rounding is far below the
-        Monte-Carlo error.
+        float64, so draws of different actions coincide only where their widths are 0
+        (float32 rounding would make chance ties frequent enough to skew the counts).
         """
         noise = self._noise_for(mean.shape[1])
-        draws = (self.v * width).astype(np.float32)[:, :, None] * noise
-        draws += mean.astype(np.float32)[:, :, None]
+        draws = (self.v * width)[:, :, None] * noise
+        draws += mean[:, :, None]
         if eligible is not None:
             draws[~eligible] = -np.inf
         return draws
