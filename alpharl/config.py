@@ -61,10 +61,41 @@ class EnrichTaskConfig:
     use_cache: bool = True
 
 
+@dataclass
+class TrackingConfig:
+    """Schema of the ``tracking`` group."""
+
+    uri: str | None = None
+    experiment: str = "alpharl"
+    run_name: str | None = None
+    register_model: str | None = "alpharl-policy"
+    log_every: int = 50
+    flush_every: int = 200
+
+
+@dataclass
+class TrainTaskConfig:
+    """Schema of ``configs/train.yaml``."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    stream: Any = None
+    enrich: Any = None
+    env: Any = None
+    click_model: Any = None
+    agent: Any = None
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    seed: int = 0
+    steps: int = 20000
+    progress: bool = False
+    use_cache: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
+
+
 def register_schemas() -> None:
     """Register each task's schema in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="enrich_schema", node=EnrichTaskConfig)
+    cs.store(name="train_schema", node=TrainTaskConfig)
 
 
 def _nodes_with_target(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:

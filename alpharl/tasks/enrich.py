@@ -5,17 +5,16 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from alpharl.config import check_targets
 from alpharl.schema import EMOTION_COLUMNS, EMOTIONS, INTENT_COLUMNS, INTENTS
+from alpharl.tasks.data import enriched_stream
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +82,9 @@ def _top(column: pa.ChunkedArray, k: int) -> list[tuple[str, int]]:
     return counts.most_common(k)
 
 
-def summarize(table: pa.Table, *, dead_letters: int, cache_hit: bool, cache_path: str,
-              top_k: int = 10) -> EnrichSummary:
+def summarize(
+    table: pa.Table, *, dead_letters: int, cache_hit: bool, cache_path: str, top_k: int = 10
+) -> EnrichSummary:
     """Summarise an enriched table (`ENRICHED_POST_SCHEMA`)."""
     n = table.num_rows
     emotions = np.column_stack([table[c].to_numpy() for c in EMOTION_COLUMNS]) if n else None
@@ -109,12 +109,17 @@ def summarize(table: pa.Table, *, dead_letters: int, cache_hit: bool, cache_path
         cache_path=cache_path,
         enricher_versions=versions,
         mean_sentiment=float(compound.mean()) if n else 0.0,
-        emotion_mean={e: float(emotions[:, i].mean()) if emotions is not None else 0.0
-                      for i, e in enumerate(EMOTIONS)},
-        emotion_top_share={e: float(top_share[i]) if top_share is not None else 0.0
-                           for i, e in enumerate(EMOTIONS)},
-        intent_mean={it: float(intents[:, i].mean()) if intents is not None else 0.0
-                     for i, it in enumerate(INTENTS)},
+        emotion_mean={
+            e: float(emotions[:, i].mean()) if emotions is not None else 0.0
+            for i, e in enumerate(EMOTIONS)
+        },
+        emotion_top_share={
+            e: float(top_share[i]) if top_share is not None else 0.0 for i, e in enumerate(EMOTIONS)
+        },
+        intent_mean={
+            it: float(intents[:, i].mean()) if intents is not None else 0.0
+            for i, it in enumerate(INTENTS)
+        },
         topic_share={t: c / n for t, c in topics.items()} if n else {},
         top_brands=_top(table["brands"], top_k) if n else [],
         top_entities=Counter(entities.to_pylist()).most_common(top_k) if entities else [],
@@ -129,14 +134,8 @@ def enrich(cfg: DictConfig) -> tuple[EnrichSummary, pa.Table]:
     Returns:
         The summary and the enriched table.
     """
-    from alpharl.enrich.cache import cached_enrich
-
     check_targets(cfg)
-    source = instantiate(cfg.stream, _convert_="all")
-    pipeline = instantiate(cfg.enrich, _convert_="all")
-    cache_dir = Path(cfg.paths.cache_dir)
-    result = cached_enrich(source, pipeline, cache_dir, progress=bool(cfg.progress),
-                           use_cache=bool(cfg.use_cache))
+    result = enriched_stream(cfg)
     summary = summarize(
         result.table,
         dead_letters=int(result.manifest.get("dead_letters", 0)),

@@ -1,0 +1,28 @@
+"""The enriched stream a task works on: ``cfg.stream`` through ``cfg.enrich``, via the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+
+def enriched_stream(cfg: DictConfig) -> Any:
+    """Enrich ``cfg.stream`` with ``cfg.enrich``, reading the cache when it holds the result.
+
+    Returns:
+        The cache's result: ``table``, ``hit``, ``path`` and ``manifest``.
+    """
+    from alpharl.enrich.cache import cached_enrich
+
+    source = instantiate(cfg.stream, _convert_="all")
+    pipeline = instantiate(cfg.enrich, _convert_="all")
+    return cached_enrich(
+        source,
+        pipeline,
+        Path(cfg.paths.cache_dir),
+        progress=bool(cfg.get("progress", False)),
+        use_cache=bool(cfg.get("use_cache", True)),
+    )

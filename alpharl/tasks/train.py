@@ -1,0 +1,154 @@
+"""`alpharl train`: learn one agent on the ad-delivery environment, tracked in MLflow.
+
+``train(cfg)`` is a plain function (the Hydra entry point only calls it): it enriches
+the configured stream through the cache, builds the environment and the agent from their
+``_target_`` configs, runs the agent's learn loop while `StepMetrics` logs windowed
+curves, then logs plots, the stream's manifest, the saved agent and the exported policy
+(registered in the model registry). A crash leaves the run FAILED with what it logged.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from alpharl.config import check_targets, resolve_target, to_container
+from alpharl.tasks.data import enriched_stream
+from alpharl.tasks.metrics import RunMetrics, StepMetrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns besides its metrics."""
+
+    agent: Any
+    env: Any
+    run_id: str | None
+    model_version: str | None
+    agent_name: str
+    objects: dict[str, Any] = field(default_factory=dict)
+
+
+def agent_name(cfg: DictConfig) -> str:
+    """A short display name of the configured agent (its class, or algorithm for SB3)."""
+    target = str(cfg.agent._target_).rsplit(".", 1)[-1]
+    algo = cfg.agent.get("algo")
+    return str(algo) if algo else target
+
+
+def build_env(cfg: DictConfig, posts: pa.Table) -> Any:
+    """The environment of ``cfg.env`` on an enriched table, with ``cfg.click_model``."""
+    import envs  # noqa: F401  (registers the environments)
+
+    click_model = to_container(cfg.click_model) if cfg.get("click_model") else None
+    return instantiate(cfg.env, posts=posts, click_model=click_model, _convert_="all")
+
+
+def build_agent(cfg: DictConfig, env: Any) -> Any:
+    """The agent of ``cfg.agent`` sized for ``env``'s spaces and seeded with ``cfg.seed``."""
+    target = resolve_target(str(cfg.agent._target_))
+    params = inspect.signature(target).parameters
+    sized: dict[str, Any] = {}
+    if "n_actions" in params:
+        sized["n_actions"] = int(env.action_space.n)
+    if "n_features" in params:
+        sized["n_features"] = int(env.observation_space.shape[0])
+    if "seed" in params:
+        sized["seed"] = int(cfg.seed)
+    return instantiate(cfg.agent, **sized, _convert_="all")
+
+
+def train(cfg: DictConfig, parent_run_id: str | None = None) -> tuple[RunMetrics, TrainResult]:
+    """Train ``cfg.agent`` on ``cfg.env`` for ``cfg.steps`` steps, tracked in MLflow.
+
+    Args:
+        cfg: A composed ``train`` config.
+        parent_run_id: Nest the run under this MLflow run (a comparison or multirun).
+
+    Returns:
+        The run's summary metrics and the trained objects.
+    """
+    from alpharl.tracking import Tracker, resolve_store
+    from alpharl.tracking.hydra_callbacks import parent_run_id_for_job
+
+    check_targets(cfg)
+    name = agent_name(cfg)
+    store = resolve_store(runs_dir=cfg.paths.runs_dir, tracking_uri=cfg.tracking.uri)
+    tracker = Tracker(store, flush_every=int(cfg.tracking.flush_every))
+    parent = parent_run_id or parent_run_id_for_job(tracker, cfg.tracking.experiment)
+    run_name = cfg.tracking.run_name or f"{name}-seed{cfg.seed}"
+    with tracker.start_run(
+        cfg.tracking.experiment,
+        run_name,
+        tags={"agent": name, **cfg.tags},
+        parent_run_id=parent,
+        seed=int(cfg.seed),
+    ) as run:
+        run.log_config(to_container(cfg))
+        stream = enriched_stream(cfg)
+        run.log_dict(stream.manifest, "data/enriched_stream_manifest.json")
+        env = build_env(cfg, stream.table)
+        agent = build_agent(cfg, env)
+        no_ad = int(env.action_space.n) - 1
+        metrics = StepMetrics(int(cfg.steps), no_ad, run.metrics, int(cfg.tracking.log_every))
+        log.info("training %s for %d steps on %d posts", name, cfg.steps, stream.table.num_rows)
+        summary = agent.learn(env, int(cfg.steps), callback=metrics)
+        result = metrics.finish(episodes=int(summary.episodes))
+        run.log_metrics({f"final_{k}": v for k, v in result.as_dict().items()}, step=result.steps)
+        for path, fig in metrics.figures(name).items():
+            run.log_figure(fig, path)
+        version = _log_agent_and_policy(cfg, run, agent, env)
+    log.info("%s: %s", name, result)
+    return result, TrainResult(agent, env, run.run_id, version, name)
+
+
+def _log_agent_and_policy(cfg: DictConfig, run: Any, agent: Any, env: Any) -> str | None:
+    """Save the agent and its exported policy in the run; register the policy if asked."""
+    from alpharl.tracking.models import log_policy_model
+
+    unwrapped = env.unwrapped
+    with tempfile.TemporaryDirectory(prefix="alpharl-train-") as tmp:
+        agent_dir = Path(tmp) / "agent"
+        agent.save(agent_dir)
+        run.log_artifact(agent_dir, "agent")
+        try:
+            policy = agent.export()
+        except NotImplementedError as exc:  # the oracle is simulation-only
+            log.info("%s exports no policy: %s", type(agent).__name__, exc)
+            return None
+        if getattr(policy, "n_features", None) is None:
+            log.info("%s is context-free: its policy is logged, not registered", agent_name(cfg))
+            policy.save(Path(tmp) / "policy")
+            run.log_artifact(Path(tmp) / "policy", "policy_files")
+            return None
+        policy_dir = Path(tmp) / "policy"
+        policy.save(policy_dir)
+        logged = log_policy_model(
+            run,
+            policy_dir,
+            registered_model_name=cfg.tracking.register_model or None,
+            feature_spec=unwrapped.feature_spec.to_dict(),
+            catalog=[c.__dict__ if hasattr(c, "__dict__") else c for c in unwrapped.catalog_dicts],
+            feature_names=list(unwrapped.feature_spec.names),
+            tags={"agent": agent_name(cfg), "seed": cfg.seed},
+        )
+    return logged.version
+
+
+def main(cfg: DictConfig) -> Any:
+    """Hydra entry point: train and print the run's summary; returns the objective."""
+    result, objects = train(cfg)
+    print(
+        f"{objects.agent_name}: " + ", ".join(f"{k}={v:.4g}" for k, v in result.as_dict().items())
+    )
+    return result.mean_reward
