@@ -70,7 +70,8 @@ def make_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env[Any, Any]:
         raise SystemExit(f"{env_id}: not registered ({exc}); try --env CartPole-v1") from exc
 
 
-def _has_masks(env: gym.Env[Any, Any]) -> bool:
+def has_masks(env: gym.Env[Any, Any]) -> bool:
+    """Whether the env publishes ``info["action_mask"]``."""
     _, info = env.reset(seed=0)
     return "action_mask" in info
 
@@ -111,15 +112,15 @@ def main(argv: list[str] | None = None) -> None:
     env_kwargs = json.loads(args.env_kwargs)
 
     env = make_env(args.env, env_kwargs)
-    masked = _has_masks(env)
+    masked = has_masks(env)
     rows: dict[str, list[float]] = {"cartpole": [], "env raw": [], "env SB3Agent": []}
+    cartpole = gym.make("CartPole-v1")
     for rep in range(args.repeats):  # interleaved, so drifting machine load hits all rows
-        rows["cartpole"].append(raw_fps(gym.make("CartPole-v1"), args.steps, rep))
-        target = make_env(args.env, env_kwargs)
+        rows["cartpole"].append(raw_fps(cartpole, args.steps, rep))
         rows["env raw"].append(
-            raw_fps(EligibleActionWrapper(target) if masked else target, args.steps, rep)
+            raw_fps(EligibleActionWrapper(env) if masked else env, args.steps, rep)
         )
-        rows["env SB3Agent"].append(agent_fps(make_env(args.env, env_kwargs), args.steps, rep))
+        rows["env SB3Agent"].append(agent_fps(env, args.steps, rep))
     med = {k: statistics.median(v) for k, v in rows.items()}
 
     print(f"SB3 DQN fps, {args.steps} timed steps, median of {args.repeats}; env={args.env}")
