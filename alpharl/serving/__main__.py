@@ -1,0 +1,60 @@
+"""Run the serving app with uvicorn: ``python -m alpharl.serving`` (settings from the env).
+
+One worker by default. Several workers (``ALPHARL_SERVE_WORKERS``) share the decision log
+safely (SQLite WAL, ``BEGIN IMMEDIATE`` for read-then-write), but each has its own
+in-process profiles and fatigue counts, and uvicorn's multi-process mode does not set
+``TCP_NODELAY`` on its sockets: measure (``experiments/perf/bench_serve.py``) before
+relying on it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from alpharl.serving.app import create_app
+from alpharl.serving.settings import ServeSettings
+
+
+def _export(settings: ServeSettings) -> None:
+    """Put the settings into ``ALPHARL_SERVE_*`` so worker processes read the same ones."""
+    prefix = "ALPHARL_SERVE_"
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        key = prefix + name.upper()
+        if value is None:
+            os.environ.pop(key, None)
+        elif hasattr(value, "get_secret_value"):
+            os.environ[key] = value.get_secret_value()
+        else:
+            os.environ[key] = str(value)
+
+
+def run(settings: ServeSettings | None = None) -> None:
+    """Serve until interrupted.
+
+    Args:
+        settings: Serving settings; None reads them from ``ALPHARL_SERVE_*``.
+    """
+    settings = settings if settings is not None else ServeSettings()
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        return
+    _export(settings)
+    uvicorn.run(
+        "alpharl.serving.app:create_app_from_env",
+        factory=True,
+        workers=settings.workers,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,136 @@
+"""Serving settings, read from ``ALPHARL_SERVE_*`` environment variables (pydantic-settings).
+
+Every field can be given as an environment variable with the ``ALPHARL_SERVE_`` prefix
+(``ALPHARL_SERVE_MODEL_NAME=ads``, ``ALPHARL_SERVE_CHALLENGER_SHARE=0.1``) or passed to
+`ServeSettings` directly. The API key is a secret: it is never logged and its ``repr``
+is masked.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from alpharl.schema import MAX_TEXT_CHARS
+
+MODELS_SCHEME = "models:/"
+_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def is_registry_uri(source: str) -> bool:
+    """Whether a policy source names an MLflow registry model (``models:/...``)."""
+    return source.startswith(MODELS_SCHEME)
+
+
+class ServeSettings(BaseSettings):
+    """How `alpharl.serving.create_app` serves policies.
+
+    Args:
+        model_name: Registered model name in the MLflow registry.
+        champion_alias: Alias of the version that serves most traffic.
+        challenger_alias: Alias of the challenger version; None for no challenger.
+        challenger_share: Fraction of users (by a hash of the user id) sent to the
+            challenger, in [0, 1].
+        policy_source: Where the champion comes from: a ``models:/...`` URI, or a local
+            folder holding a saved policy (``policy.json``) with ``feature_spec.json`` and
+            ``catalog.json`` beside it (tests and development). Empty means
+            ``models:/<model_name>@<champion_alias>``.
+        challenger_source: The same for the challenger; empty means
+            ``models:/<model_name>@<challenger_alias>`` when a challenger alias is set.
+        tracking_uri: MLflow tracking URI for the registry (``$MLFLOW_TRACKING_URI`` wins;
+            empty for the embedded default under ``runs/``).
+        decision_log_url: ``sqlite:///<path>`` of the decision log.
+        decision_log_synchronous: SQLite ``synchronous`` level of the log. ``NORMAL`` (with
+            WAL) keeps every acknowledged decision through a crash or ``kill -9`` of the
+            server, but the last transactions can be lost on power failure or an OS crash;
+            ``FULL`` also survives those at the cost of an fsync per commit.
+        api_key: Key required (header ``X-API-Key``) by the feedback and admin routes;
+            those routes answer 503 while it is unset.
+        poll_interval_s: Seconds between checks of the aliases (or local folders) for a new
+            version; 0 turns polling off (``POST /v1/admin/reload`` still works).
+        text_enrichment: Build the text enrichment pipeline at startup (False: requests with
+            ``text`` get a 503, and startup skips loading the enrichers).
+        max_text_chars: Longest post text accepted by ``/v1/decide``.
+        max_batch: Most decisions in one ``/v1/decide/batch`` request.
+        max_eligible: Longest ``eligible_creatives`` list accepted.
+        seed: Seed of the serving random generator (None: fresh entropy).
+        experiment_tau: Standard deviation of the normal mixing distribution of the
+            mixture SPRT over the difference in mean reward (see `alpharl.serving.experiment`).
+        fatigue_half_life_hours: Half-life of an impression in the per-user fatigue counts
+            (the profile half-life comes from each policy's feature spec).
+        host: Interface uvicorn binds to.
+        port: Port uvicorn binds to.
+        workers: Number of uvicorn worker processes.
+        log_level: Log level of the server.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ALPHARL_SERVE_", extra="forbid")
+
+    model_name: str = "alpharl-policy"
+    champion_alias: str = "champion"
+    challenger_alias: str | None = None
+    challenger_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    policy_source: str = ""
+    challenger_source: str = ""
+    tracking_uri: str = ""
+    decision_log_url: str = "sqlite:///runs/decisions.db"
+    decision_log_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    api_key: SecretStr | None = None
+    poll_interval_s: float = Field(default=30.0, ge=0.0)
+    text_enrichment: bool = True
+    max_text_chars: int = Field(default=MAX_TEXT_CHARS, ge=1, le=MAX_TEXT_CHARS)
+    max_batch: int = Field(default=64, ge=1, le=10_000)
+    max_eligible: int = Field(default=1024, ge=1)
+    seed: int | None = None
+    experiment_tau: float = Field(default=0.05, gt=0.0)
+    fatigue_half_life_hours: float = Field(default=24.0, gt=0.0)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @field_validator("champion_alias", "challenger_alias")
+    @classmethod
+    def _alias(cls, value: str | None) -> str | None:
+        if value is not None and (not _ALIAS.match(value) or value.lower() == "latest"):
+            raise ValueError(f"must be letters, digits, '_' or '-' and not 'latest'; got {value!r}")
+        return value
+
+    @field_validator("decision_log_url")
+    @classmethod
+    def _log_url(cls, value: str) -> str:
+        if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
+            raise ValueError(f"must be sqlite:///<path> (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _challenger(self) -> ServeSettings:
+        if self.challenger_share > 0 and not self.challenger_uri:
+            raise ValueError(
+                f"challenger_share is {self.challenger_share} but no challenger is configured; "
+                "set challenger_alias or challenger_source"
+            )
+        return self
+
+    @property
+    def champion_uri(self) -> str:
+        """Where the champion is loaded from."""
+        return self.policy_source or f"{MODELS_SCHEME}{self.model_name}@{self.champion_alias}"
+
+    @property
+    def challenger_uri(self) -> str | None:
+        """Where the challenger is loaded from, or None when there is none."""
+        if self.challenger_source:
+            return self.challenger_source
+        if self.challenger_alias:
+            return f"{MODELS_SCHEME}{self.model_name}@{self.challenger_alias}"
+        return None
+
+    @property
+    def decision_log_path(self) -> Path:
+        """The decision log's database file."""
+        return Path(self.decision_log_url[len("sqlite:///") :])
