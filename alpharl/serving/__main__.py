@@ -9,12 +9,15 @@ relying on it.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import uvicorn
 
 from alpharl.serving.app import create_app
 from alpharl.serving.settings import ServeSettings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _export(settings: ServeSettings) -> None:
@@ -38,6 +41,7 @@ def run(settings: ServeSettings | None = None) -> None:
         settings: Serving settings; None reads them from ``ALPHARL_SERVE_*``.
     """
     settings = settings if settings is not None else ServeSettings()
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     common = {
         "host": settings.host,
         "port": settings.port,

@@ -35,7 +35,7 @@ import numpy as np
 
 from alpharl.features.featurizer import Featurizer
 from alpharl.features.spec import FeatureSpec
-from alpharl.policy import BasePolicy, load_policy
+from alpharl.policy import ArtifactError, BasePolicy, load_policy
 from alpharl.serving.settings import is_registry_uri
 
 FEATURE_SPEC_FILE = "feature_spec.json"
@@ -308,7 +308,11 @@ class LocalSource:
                 raise ModelRefusedError(
                     self.uri, version, f"the folder changed while loading (now {found})"
                 )
-            policy = load_policy(snap)
+            try:
+                policy = load_policy(snap)
+            except ArtifactError as exc:  # name the real folder, not the private snapshot
+                reason = f"ArtifactError: {str(exc).replace(str(snap), str(folder))}"
+                raise ModelRefusedError(self.uri, version, reason) from None
             out: dict[str, Any] = {}
             for key, fname in (("spec", FEATURE_SPEC_FILE), ("catalog", CATALOG_FILE)):
                 path = snap / fname

@@ -95,6 +95,21 @@ class CampaignIn(_Body):
 class DecideRequest(_Body):
     """One ad opportunity: give exactly one of ``text``, ``enriched`` or ``context``."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"user_id": "u123", "text": "Loving my new phone, great deal!"},
+                {
+                    "user_id": "u123",
+                    "text": "Where can I buy running shoes?",
+                    "created_at": "2024-05-04T15:00:00Z",
+                    "campaign": {"budget_left_frac": 0.5, "time_left_frac": 0.8},
+                },
+            ]
+        },
+    )
+
     user_id: UserId | None = Field(None, description="required with text or enriched")
     text: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="a raw post")
     created_at: datetime | None = Field(None, description="when the post was made (UTC)")
@@ -156,6 +171,16 @@ class BatchDecideResponse(BaseModel):
 
 class FeedbackRequest(_Body):
     """The outcome of a decision: give exactly one of ``click`` or ``conversion_value``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"decision_id": "0f8c3a4e2b1d4c6f9a7e5d3c1b2a4f6e", "click": True},
+                {"decision_id": "0f8c3a4e2b1d4c6f9a7e5d3c1b2a4f6e", "conversion_value": 12.5},
+            ]
+        },
+    )
 
     decision_id: DecisionId
     click: bool | None = Field(None, description="reward 1.0 if true, 0.0 if false")

@@ -57,4 +57,3 @@ def client_for(settings_for: Callable[..., ServeSettings]) -> Iterator[Callable[
 def client(client_for: Callable[..., TestClient], model_v1: Path) -> TestClient:
     """An app serving ``model_v1``."""
     return client_for(model_v1)
-

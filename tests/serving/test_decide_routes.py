@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from serving_fixtures import CREATIVES, K, SPEC, make_model_dir
+from serving_fixtures import CREATIVES, SPEC, K, make_model_dir
 
 from alpharl.features.featurizer import Featurizer
 from alpharl.policy import load_policy
-from alpharl.schema import EnrichedPost, Post, Sentiment
+from alpharl.schema import EMOTIONS, EnrichedPost, Post, Sentiment
 
 D = SPEC.dim
 IDX = {name: i for i, name in enumerate(SPEC.names)}
@@ -21,10 +21,7 @@ IDX = {name: i for i, name in enumerate(SPEC.names)}
 ENRICHED: dict[str, Any] = {
     "created_at": "2024-05-04T15:00:00Z",
     "sentiment": {"compound": 0.6, "pos": 0.5, "neu": 0.5, "neg": 0.0},
-    "emotions": {
-        "anger": 0.0, "disgust": 0.0, "fear": 0.0, "joy": 0.7,
-        "neutral": 0.3, "sadness": 0.0, "surprise": 0.0,
-    },  # fmt: skip
+    "emotions": dict.fromkeys(EMOTIONS, 0.0) | {"joy": 0.7, "neutral": 0.3},
     "intents": {"purchase": 0.6, "complaint": 0.0, "research": 0.2, "praise": 0.2, "other": 0.0},
     "topic": "tech",
 }
@@ -197,7 +194,9 @@ def test_limits_from_settings(client_for: Callable[..., TestClient], model_v1: P
     assert r.json()["detail"][0]["loc"] == ["body", "eligible_creatives"]
 
 
-def test_text_without_enricher_is_503(client_for: Callable[..., TestClient], model_v1: Path) -> None:
+def test_text_without_enricher_is_503(
+    client_for: Callable[..., TestClient], model_v1: Path
+) -> None:
     client = client_for(model_v1, text_enrichment=False)
     r = client.post("/v1/decide", json={"user_id": "u", "text": "hello"})
     assert r.status_code == 503

@@ -119,7 +119,8 @@ def test_export_feeds_logged_bandit_feedback(log: DecisionLog) -> None:
 def test_append_many_is_all_or_nothing(log: DecisionLog) -> None:
     a, b = _record(1), _record(2)
     log.append(a)
-    dup = DecisionRecord(**{**{f: getattr(b, f) for f in b.__slots__}, "decision_id": a.decision_id})
+    fields = {f: getattr(b, f) for f in b.__slots__}
+    dup = DecisionRecord(**(fields | {"decision_id": a.decision_id}))
     with pytest.raises(sqlite3.IntegrityError):
         log.append_many([b, dup])
     assert log.count() == 1
@@ -190,7 +191,7 @@ def test_two_logs_on_one_file_race_feedback_atomically(tmp_path: Path) -> None:
     for r in recs:
         assert sorted(outcomes[r.decision_id])[0] == "conflict"
         assert len(outcomes[r.decision_id]) == 2
-        winner = [o for o in outcomes[r.decision_id] if o != "conflict"][0]
+        winner = next(o for o in outcomes[r.decision_id] if o != "conflict")
         assert a.get(r.decision_id)["reward"] == float(winner[2:])  # type: ignore[index]
     a.close()
     b.close()

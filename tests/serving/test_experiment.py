@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -66,7 +67,7 @@ def test_p_value_is_a_running_minimum() -> None:
     arms = rng.choice(["champion", "challenger"], 600)
     rewards = rng.binomial(1, np.where(arms == "challenger", 0.3, 0.2)).astype(float)
     ps = [msprt(arms[:t], rewards[:t], 0.1).p_value for t in range(50, 601, 50)]
-    assert all(later <= earlier for earlier, later in zip(ps, ps[1:], strict=False))
+    assert all(later <= earlier for earlier, later in itertools.pairwise(ps))
 
 
 def test_detects_a_real_difference_and_controls_false_alarms() -> None:

@@ -40,7 +40,8 @@ def test_feedback_write_once_over_http(client: TestClient) -> None:
     )
     assert clash.status_code == 409
     assert "already has reward 1.0" in clash.json()["detail"]
-    missing = client.post("/v1/feedback", json={"decision_id": "a" * 32, "click": True}, headers=AUTH)
+    unknown = {"decision_id": "a" * 32, "click": True}
+    missing = client.post("/v1/feedback", json=unknown, headers=AUTH)
     assert missing.status_code == 404
     assert "a" * 32 in missing.json()["detail"]
     d2 = _decide(client)

@@ -89,9 +89,7 @@ def test_alias_moves_are_served_and_bad_versions_refused(
     assert 'alpharl_model_refusals_total{arm="champion"} 1.0' in client.get("/metrics").text
 
 
-def test_challenger_alias_takes_its_share(
-    registry: dict[str, Any], tmp_path: Path
-) -> None:
+def test_challenger_alias_takes_its_share(registry: dict[str, Any], tmp_path: Path) -> None:
     store = registry["store"]
     v1, v2, _ = registry["versions"]
     set_alias(NAME, "champion", v1, store)
