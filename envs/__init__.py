@@ -1,0 +1,47 @@
+"""Gymnasium environments of AlphaRL; importing the package registers their ids.
+
+``gymnasium.make("alpharl/AdDelivery-v0")`` replays the default synthetic stream;
+``gymnasium.make("alpharl/AdDelivery-v0", posts=envs.tweets_posts())`` the shipped
+tweets. Registration is idempotent: importing again (or reloading) registers nothing new.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from envs.ad_delivery import AdDeliveryEnv
+from envs.click_models import ClickContext, FatigueCounter, LogisticClickModel
+from envs.logged_replay import LoggedReplayEnv
+from envs.posts import load_posts, synthetic_posts, tweets_posts
+from envs.wrappers import FlattenActionMask, RewardScale
+
+AD_DELIVERY_ID = "alpharl/AdDelivery-v0"
+
+ENV_IDS: dict[str, str] = {AD_DELIVERY_ID: "envs.ad_delivery:AdDeliveryEnv"}
+"""Every registered id and its entry point."""
+
+
+def register_envs() -> None:
+    """Register every id of `ENV_IDS` not yet in ``gymnasium.registry``."""
+    for env_id, entry_point in ENV_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point)
+
+
+register_envs()
+
+__all__ = [
+    "AD_DELIVERY_ID",
+    "ENV_IDS",
+    "AdDeliveryEnv",
+    "ClickContext",
+    "FatigueCounter",
+    "FlattenActionMask",
+    "LoggedReplayEnv",
+    "LogisticClickModel",
+    "RewardScale",
+    "load_posts",
+    "register_envs",
+    "synthetic_posts",
+    "tweets_posts",
+]
