@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> None:
 
     register_schemas()
     task_main = _load(TASKS[task])
-    hydra_main = hydra.main(
-        config_path=str(config_dir()), config_name=task, version_base="1.3"
-    )(task_main)
+    hydra_main = hydra.main(config_path=str(config_dir()), config_name=task, version_base="1.3")(
+        task_main
+    )
     sys.argv = [f"alpharl {task}", *argv]
     logging.getLogger("alpharl").setLevel(logging.INFO)
     hydra_main()

@@ -91,11 +91,79 @@ class TrainTaskConfig:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class LogSourceConfig:
+    """Where logged bandit feedback comes from (`alpharl.tasks.logged.load_logged`).
+
+    ``source`` is a serving decision log (``sqlite:///<path>``), an Open Bandit Dataset
+    CSV (``.csv``), or logged arrays (``.parquet`` / ``.npz``). ``arm`` and ``since`` filter
+    a decision log only; ``position_base`` applies to an OBD CSV only.
+    """
+
+    source: str | None = None
+    n_actions: int | None = None
+    arm: str | None = None
+    since: float | None = None
+    position_base: int = 1
+
+
+@dataclass
+class OPEConfig:
+    """Schema of the ``ope`` group: estimators, reward model, bootstrap settings."""
+
+    estimators: list[Any] = field(default_factory=list)
+    reward_model: Any = None
+    n_folds: int = 2
+    alpha: float = 0.05
+    n_bootstrap_samples: int = 1000
+    seed: int = 0
+
+
+@dataclass
+class EvaluateTaskConfig:
+    """Schema of ``configs/evaluate.yaml``."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    log: LogSourceConfig = field(default_factory=LogSourceConfig)
+    ope: OPEConfig = field(default_factory=OPEConfig)
+    policies: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class IfBetterConfig(OPEConfig):
+    """Schema of ``promote``'s ``if_better``: the OPE check a promotion must pass.
+
+    The check is off while ``log.source`` is null.
+    """
+
+    log: LogSourceConfig = field(default_factory=LogSourceConfig)
+    estimator: str = "dr"
+    margin: float = 0.0
+
+
+@dataclass
+class PromoteTaskConfig:
+    """Schema of ``configs/promote.yaml``."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    model_name: str = "alpharl-policy"
+    version: str | None = None
+    from_alias: str | None = None
+    alias: str = "champion"
+    require_promotion: bool = False
+    if_better: IfBetterConfig = field(default_factory=IfBetterConfig)
+
+
 def register_schemas() -> None:
     """Register each task's schema in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="enrich_schema", node=EnrichTaskConfig)
     cs.store(name="train_schema", node=TrainTaskConfig)
+    cs.store(name="evaluate_schema", node=EvaluateTaskConfig)
+    cs.store(name="promote_schema", node=PromoteTaskConfig)
 
 
 def _nodes_with_target(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
@@ -104,7 +172,8 @@ def _nodes_with_target(node: Any, path: str = "") -> Iterator[tuple[str, DictCon
             yield path, node
         for key in node:
             child = node._get_node(key)
-            yield from _nodes_with_target(child, f"{path}.{key}" if path else str(key))
+            name = str(key)
+            yield from _nodes_with_target(child, f"{path}.{name}" if path else name)
     elif isinstance(node, ListConfig):
         for i, child in enumerate(node):
             yield from _nodes_with_target(child, f"{path}[{i}]")
@@ -138,7 +207,8 @@ def check_targets(cfg: DictConfig) -> None:
             if str(key).startswith("_"):
                 continue
             if key not in accepted:
-                where = f"{path}.{key}" if path else str(key)
+                name = str(key)
+                where = f"{path}.{name}" if path else name
                 raise ConfigError(
                     f"{where}: unknown key for {node['_target_']}; accepted: {sorted(accepted)}"
                 )

@@ -250,7 +250,9 @@ class EnrichedPost:
         row = self.post.to_row()
         s = self.sentiment
         row.update(
-            sentiment_compound=s.compound, sentiment_pos=s.pos, sentiment_neu=s.neu,
+            sentiment_compound=s.compound,
+            sentiment_pos=s.pos,
+            sentiment_neu=s.neu,
             sentiment_neg=s.neg,
         )
         row.update({f"emotion_{k}": v for k, v in self.emotions.items()})

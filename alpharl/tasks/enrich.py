@@ -90,7 +90,11 @@ def summarize(
     emotions = np.column_stack([table[c].to_numpy() for c in EMOTION_COLUMNS]) if n else None
     intents = np.column_stack([table[c].to_numpy() for c in INTENT_COLUMNS]) if n else None
     compound = table["sentiment_compound"].to_numpy() if n else np.zeros(0)
-    top_share = np.bincount(emotions.argmax(axis=1), minlength=len(EMOTIONS)) / n if n else None
+    top_share = (
+        np.bincount(emotions.argmax(axis=1), minlength=len(EMOTIONS)) / n
+        if emotions is not None
+        else None
+    )
     topics = Counter(table["topic"].to_pylist())
     human_r = None
     annotations = pc.map_extract(table["annotations"], "human_sentiment") if n else None
