@@ -180,7 +180,7 @@ def test_rejects_unknown_and_shared_columns() -> None:
     with pytest.raises(ValueError, match=r"name 'tags' is already used by enrichers\[0\]"):
         Pipeline([Tags(), Broken("tags", ("brands",), lambda t: {})])
     half = Broken("half", ("emotion_joy", "emotion_anger"), lambda t: {})
-    with pytest.raises(ValueError, match="fills .*'emotion_joy'.* but not .*all emotion columns"):
+    with pytest.raises(ValueError, match=r"fills .*'emotion_joy'.* but not .*all emotion columns"):
         Pipeline([half])
 
 
@@ -228,7 +228,7 @@ def test_bad_numbers_are_named_with_their_row() -> None:
         return out
 
     pipe = Pipeline([Broken("emo", EMOTION_COLUMNS, not_summing)])
-    with pytest.raises(EnrichmentError, match="row 0: the emotion probabilities sum to 1.3"):
+    with pytest.raises(EnrichmentError, match=r"row 0: the emotion probabilities sum to 1\.3"):
         pipe.enrich_texts(TEXTS)
 
     def negative(t: list[str]) -> dict[str, object]:
@@ -237,7 +237,7 @@ def test_bad_numbers_are_named_with_their_row() -> None:
         return out
 
     pipe = Pipeline([Broken("emo", EMOTION_COLUMNS, negative)])
-    with pytest.raises(EnrichmentError, match="'emotion_fear', row 0: -0.1.* not a probability"):
+    with pytest.raises(EnrichmentError, match=r"'emotion_fear', row 0: -0.1.* not a probability"):
         pipe.enrich_texts(TEXTS)
     topic = Broken("topic", ("topic",), lambda t: {"topic": ["sports", "cars"] + ["other"] * 5})
     with pytest.raises(EnrichmentError, match="row 1: 'cars' is not one of"):
