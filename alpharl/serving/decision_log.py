@@ -14,6 +14,11 @@ commit and survives those as well, at the cost of a disk flush per decision. Eit
 a decision's row is committed before `append` returns, and the server answers only after
 that, so an acknowledged decision is never lost to a crash of the server.
 
+Checkpoints. SQLite's automatic WAL checkpoint would run inside whichever commit crosses
+1,000 pages and fsync the database there, a latency spike on that request. The log turns
+it off on the writer and checkpoints (``PASSIVE``: never blocks writers or readers) from a
+background thread every ``checkpoint_interval_s`` instead.
+
 Concurrency. FastAPI runs plain ``def`` routes in a thread pool. All writes go through
 one connection guarded by a lock (SQLite admits one writer at a time anyway, and a
 write is tens of microseconds), and each transaction that reads before it writes starts
@@ -24,6 +29,7 @@ block the writer.
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import threading
@@ -40,6 +46,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     from alpharl.ope.dataset import LoggedBanditFeedback
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
@@ -186,6 +194,8 @@ class DecisionLog:
         path: The database file; its folder is created if missing.
         synchronous: ``NORMAL`` (survives a server crash) or ``FULL`` (also power loss).
         busy_timeout_ms: How long a connection waits for another process's write lock.
+        checkpoint_interval_s: Seconds between background WAL checkpoints; 0 leaves
+            checkpoints to SQLite (inside commits).
     """
 
     def __init__(
@@ -193,6 +203,7 @@ class DecisionLog:
         path: str | Path,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout_ms: int = 5000,
+        checkpoint_interval_s: float = 1.0,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous: must be 'NORMAL' or 'FULL' (got {synchronous!r})")
@@ -222,6 +233,27 @@ class DecisionLog:
                 f"{self.path}: decision log schema version {found}, this code writes "
                 f"{SCHEMA_VERSION}"
             )
+        self._ckpt_stop = threading.Event()
+        self._ckpt_thread: threading.Thread | None = None
+        if checkpoint_interval_s > 0:
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")
+            self._ckpt_thread = threading.Thread(
+                target=self._checkpoint_loop,
+                args=(self._connect(), float(checkpoint_interval_s)),
+                name="alpharl-wal-checkpoint",
+                daemon=True,
+            )
+            self._ckpt_thread.start()
+
+    def _checkpoint_loop(self, conn: sqlite3.Connection, interval: float) -> None:
+        try:
+            while not self._ckpt_stop.wait(interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # retried next interval; the WAL just grows
+                    logger.warning("%s: WAL checkpoint failed: %s", self.path, exc)
+        finally:
+            conn.close()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -406,6 +438,9 @@ class DecisionLog:
 
     def close(self) -> None:
         """Close every connection; later calls raise."""
+        self._ckpt_stop.set()
+        if self._ckpt_thread is not None:
+            self._ckpt_thread.join()
         with self._write_lock:
             if self._closed:
                 return

@@ -68,38 +68,34 @@ class ServingMetrics:
             "alpharl_model_refusals", "Model versions refused at load", ("arm",), registry=r
         )
         self._counts: dict[str, list[int]] = {}  # arm -> [decisions, feedback]
-        self._decision_children: dict[tuple[str, str], Any] = {}
+        self._children: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, cached (the lookup costs more than the increment)."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one HTTP request and its latency."""
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        self._child(self.requests, route, method, str(status)).inc()
+        self._child(self.latency, route, method).observe(seconds)
 
     def count_decisions(self, arm: str, creatives: list[str | None]) -> None:
         """Count served decisions of one arm (None = no ad)."""
         for creative in creatives:
-            key = (arm, creative or "none")
-            child = self._decision_children.get(key)
-            if child is None:
-                child = self._decision_children[key] = self.decisions.labels(*key)
-            child.inc()
+            self._child(self.decisions, arm, creative or "none").inc()
         with self._lock:
-            counts = self._counts.setdefault(arm, [0, 0])
-            counts[0] += len(creatives)
-            self._update_fraction(arm, counts)
+            self._counts.setdefault(arm, [0, 0])[0] += len(creatives)
 
     def count_feedback(self, arm: str, kind: str) -> None:
         """Count one recorded (new) feedback."""
-        self.feedback.labels(arm, kind).inc()
+        self._child(self.feedback, arm, kind).inc()
         with self._lock:
-            counts = self._counts.setdefault(arm, [0, 0])
-            counts[1] += 1
-            self._update_fraction(arm, counts)
-
-    def _update_fraction(self, arm: str, counts: list[int]) -> None:
-        if counts[0]:
-            self.feedback_fraction.labels(arm).set(counts[1] / counts[0])
+            self._counts.setdefault(arm, [0, 0])[1] += 1
 
     def model_swapped(self, arm: str, old: ServedModel | None, new: ServedModel) -> None:
         """Point ``model_info`` at the new version (a `ModelHolder` swap listener)."""
@@ -109,7 +105,12 @@ class ServingMetrics:
         self.model_info.labels(arm, new.name, new.version).set(1)
 
     def render(self) -> bytes:
-        """The exposition text."""
+        """The exposition text (the feedback fractions are computed now)."""
+        with self._lock:
+            counts = {arm: tuple(c) for arm, c in self._counts.items()}
+        for arm, (decisions, feedback) in counts.items():
+            if decisions:
+                self.feedback_fraction.labels(arm).set(feedback / decisions)
         return generate_latest(self.registry)
 
 

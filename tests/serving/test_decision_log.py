@@ -216,3 +216,28 @@ def test_schema_version_mismatch_is_refused(tmp_path: Path) -> None:
     log.close()
     with pytest.raises(RuntimeError, match="schema version 99"):
         DecisionLog(tmp_path / "d.db")
+
+
+def test_background_checkpoint_replaces_sqlites_in_commit_checkpoint(tmp_path: Path) -> None:
+    """Commits never checkpoint; a background thread copies the WAL into the database."""
+    log = DecisionLog(tmp_path / "d.db", checkpoint_interval_s=0.05)
+    assert log._writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    db_before = log.path.stat().st_size
+    log.append_many([_record(i) for i in range(200)])
+    for i in range(200, 260):
+        log.append(_record(i))
+    deadline = time.monotonic() + 10
+    while log.path.stat().st_size <= db_before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert log.path.stat().st_size > db_before  # the rows reached the database file
+    thread = log._ckpt_thread
+    assert thread is not None
+    assert thread.is_alive()
+    log.close()
+    assert not thread.is_alive()
+    log.close()  # a second close is harmless
+    again = DecisionLog(tmp_path / "d.db", checkpoint_interval_s=0)
+    assert again.count() == 260
+    assert again._ckpt_thread is None
+    assert again._writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    again.close()
