@@ -63,6 +63,11 @@ class LoggedBanditFeedback:
         context_names: Name of each context column, or None.
         n_excluded: Rows of the source that were left out because their reward had not
             arrived yet (see `from_decision_log`); 0 for other sources. Splits keep it.
+        action_mask: Which actions were eligible in each round, shape
+            ``(n_rounds, n_actions)`` bool, or None when every action always was. An
+            evaluation policy is scored on the same eligibility (its action distribution
+            should come from ``action_probabilities(context, action_mask)``); each logged
+            action must be eligible in its round.
     """
 
     context: np.ndarray
@@ -76,6 +81,7 @@ class LoggedBanditFeedback:
     action_context: np.ndarray | None = None
     context_names: tuple[str, ...] | None = None
     n_excluded: int = 0
+    action_mask: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n_actions = check_positive_int("n_actions", self.n_actions)
@@ -102,6 +108,7 @@ class LoggedBanditFeedback:
             "action_context": self._check_action_context(n_actions),
             "context_names": self._check_context_names(context.shape[1]),
             "n_excluded": check_positive_int("n_excluded", self.n_excluded, minimum=0),
+            "action_mask": self._check_action_mask(n, n_actions, action),
         }
         for name, value in values.items():
             if isinstance(value, np.ndarray):
@@ -138,6 +145,25 @@ class LoggedBanditFeedback:
             )
         return action_context
 
+    def _check_action_mask(self, n: int, n_actions: int, action: np.ndarray) -> np.ndarray | None:
+        if self.action_mask is None:
+            return None
+        mask = np.asarray(self.action_mask)
+        if mask.dtype != bool:
+            if mask.dtype.kind not in "iuf" or not np.isin(mask, (0, 1)).all():
+                raise RecordError("action_mask", mask.dtype.name, "must hold booleans")
+            mask = mask.astype(bool)
+        if mask.shape != (n, n_actions):
+            raise RecordError("action_mask", mask.shape, f"must have shape ({n}, {n_actions})")
+        mask = mask.copy()
+        ineligible = ~mask[np.arange(n), action]
+        if ineligible.any():
+            i = int(np.argmax(ineligible))
+            raise RecordError(
+                f"action_mask[{i}]", mask[i].tolist(), f"must allow the logged action {action[i]}"
+            )
+        return mask
+
     def _check_context_names(self, dim: int) -> tuple[str, ...] | None:
         if self.context_names is None:
             return None
@@ -173,12 +199,13 @@ class LoggedBanditFeedback:
         policy_version: Any = None,
         action_context: Any = None,
         len_list: int | None = None,
+        action_mask: Any = None,
     ) -> LoggedBanditFeedback:
         """Build feedback from array-likes (lists, numpy arrays, pandas columns).
 
         Args:
             context, action, reward, pscore, n_actions, position, policy_version,
-                action_context, len_list: As the class's fields.
+                action_context, len_list, action_mask: As the class's fields.
         """
         return cls(
             context=context,
@@ -190,6 +217,7 @@ class LoggedBanditFeedback:
             len_list=cast(int, len_list),  # None -> max(position) + 1
             policy_version=policy_version,
             action_context=action_context,
+            action_mask=action_mask,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -226,6 +254,7 @@ class LoggedBanditFeedback:
             pscore=self.pscore[rows],
             position=self.position[rows],
             policy_version=None if self.policy_version is None else self.policy_version[rows],
+            action_mask=None if self.action_mask is None else self.action_mask[rows],
         )
 
     def split(
@@ -262,8 +291,10 @@ class LoggedBanditFeedback:
         Each row is a mapping with ``context`` (a sequence of floats), ``action`` (int),
         ``reward`` (float, or None / absent while the feedback has not arrived),
         ``propensity`` (the serving policy's probability of ``action``, in (0, 1]),
-        ``policy_version`` (str) and optionally ``position`` (int). Rows without a reward
-        are left out and counted in ``n_excluded``.
+        ``policy_version`` (str) and optionally ``position`` (int) and ``mask`` (the
+        eligible actions as a list of bools, or None for all). Rows without a reward are
+        left out and counted in ``n_excluded``. When some kept row has a mask, the
+        feedback's ``action_mask`` holds every kept row's (all True for a None).
 
         Args:
             rows: The decision-log rows, in logged order.
@@ -274,7 +305,7 @@ class LoggedBanditFeedback:
                 row has a reward yet.
         """
         kept: dict[str, list[Any]] = {
-            k: [] for k in ("context", "action", "reward", "pscore", "position", "version")
+            k: [] for k in ("context", "action", "reward", "pscore", "position", "version", "mask")
         }
         n_excluded = 0
         dim: int | None = None
@@ -305,21 +336,26 @@ class LoggedBanditFeedback:
             version = row["policy_version"]
             if not isinstance(version, str):
                 raise RecordError(f"rows[{i}].policy_version", version, "must be a string")
+            mask = _check_row_mask(i, row.get("mask"), n_actions)
             for key, value in zip(
-                kept, (context, action, reward, propensity, position, version), strict=True
+                kept, (context, action, reward, propensity, position, version, mask), strict=True
             ):
                 kept[key].append(value)
         if not kept["action"]:
             raise RecordError("rows", n_excluded, "no row has a reward yet (rows excluded)")
+        if n_actions is None:
+            widths = [len(m) for m in kept["mask"] if m is not None]
+            n_actions = max([max(kept["action"]) + 1, *widths])
         return cls(
             context=np.stack(kept["context"]),
             action=np.array(kept["action"], dtype=np.int64),
             reward=np.array(kept["reward"], dtype=np.float64),
             pscore=np.array(kept["pscore"], dtype=np.float64),
-            n_actions=max(kept["action"]) + 1 if n_actions is None else n_actions,
+            n_actions=n_actions,
             position=np.array(kept["position"], dtype=np.int64),
             policy_version=np.array(kept["version"], dtype=str),
             n_excluded=n_excluded,
+            action_mask=_stack_masks(kept["mask"], n_actions),
         )
 
     @classmethod
@@ -374,6 +410,32 @@ class LoggedBanditFeedback:
             position=position - position_base,
             context_names=tuple(names),
         )
+
+
+def _check_row_mask(i: int, mask: Any, n_actions: int | None) -> np.ndarray | None:
+    if mask is None:
+        return None
+    row = np.asarray(mask)
+    if row.ndim != 1 or row.dtype.kind not in "biu" or not np.isin(row, (0, 1)).all():
+        raise RecordError(f"rows[{i}].mask", mask, "must be a list of booleans or None")
+    if n_actions is not None and row.shape[0] != n_actions:
+        raise RecordError(f"rows[{i}].mask", mask, f"must have n_actions={n_actions} entries")
+    return row.astype(bool)
+
+
+def _stack_masks(masks: list[np.ndarray | None], n_actions: int) -> np.ndarray | None:
+    """Row masks as ``(n, n_actions)`` bool (None rows all True), or None if every row is None."""
+    if all(m is None for m in masks):
+        return None
+    out = np.ones((len(masks), n_actions), dtype=bool)
+    for i, m in enumerate(masks):
+        if m is not None:
+            if m.shape[0] != n_actions:
+                raise RecordError(
+                    "rows.mask", m.shape[0], f"must have n_actions={n_actions} entries"
+                )
+            out[i] = m
+    return out
 
 
 def _check_row_int(i: int, key: str, value: Any, high: int | None, high_name: str) -> int:

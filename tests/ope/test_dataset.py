@@ -214,6 +214,50 @@ def test_from_decision_log_without_any_reward_raises() -> None:
         LoggedBanditFeedback.from_decision_log([_log_row(0, None), _log_row(1, None)])
 
 
+def test_from_decision_log_keeps_the_eligibility_masks() -> None:
+    rows = [
+        _log_row(0, mask=[True, False, True]),
+        _log_row(1, None, mask=[False, True, True]),
+        _log_row(2),  # no mask: every action was eligible
+    ]
+    fb = LoggedBanditFeedback.from_decision_log(rows)
+    assert fb.n_actions == 3
+    assert fb.action_mask is not None
+    assert fb.action_mask.tolist() == [[True, False, True], [True, True, True]]
+    assert fb.subset([1]).action_mask.tolist() == [[True, True, True]]  # type: ignore[union-attr]
+    assert LoggedBanditFeedback.from_decision_log([_log_row(0)]).action_mask is None
+    # A mask wider than the actions seen fixes n_actions when it is not given.
+    wide = LoggedBanditFeedback.from_decision_log([_log_row(0, mask=[True] * 5)])
+    assert wide.n_actions == 5
+
+
+@pytest.mark.parametrize(
+    ("mask", "message"),
+    [
+        ([True, True], r"rows\[1\]\.mask: must have n_actions=3 entries"),
+        (["yes", True, True], r"rows\[1\]\.mask: must be a list of booleans"),
+        ([False, True, True], r"action_mask\[1\]: must allow the logged action 0"),
+    ],
+)
+def test_from_decision_log_names_a_bad_mask(mask: Any, message: str) -> None:
+    rows = [_log_row(0), _log_row(3, mask=mask)]  # row 1 logged action 0
+    with pytest.raises(ValueError, match=message):
+        LoggedBanditFeedback.from_decision_log(rows, n_actions=3)
+
+
+def test_action_mask_is_checked_and_read_only() -> None:
+    mask = np.ones((5, 5), dtype=bool)
+    fb = LoggedBanditFeedback(**_arrays(action_mask=mask))
+    assert fb.action_mask is not None
+    with pytest.raises(ValueError, match="read-only"):
+        fb.action_mask[0, 0] = False
+    with pytest.raises(ValueError, match=r"action_mask: must have shape \(5, 5\)"):
+        LoggedBanditFeedback(**_arrays(action_mask=mask[:4]))
+    mask[2, 2] = False
+    with pytest.raises(ValueError, match=r"action_mask\[2\]: must allow the logged action 2"):
+        LoggedBanditFeedback(**_arrays(action_mask=mask))
+
+
 OBD_CSV = """\
 ,timestamp,item_id,position,click,propensity_score,user_feature_0,user_feature_1,\
 user_feature_2,user_feature_3,user-item_affinity_0,user-item_affinity_1,user-item_affinity_2
