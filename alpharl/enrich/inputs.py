@@ -122,8 +122,9 @@ class SourcePosts:
 def read_source(source: StreamSource | pa.Table) -> SourcePosts:
     """Read one pass of ``source`` into a `POST_SCHEMA` table.
 
-    A `ReplayStream` is read through its columnar path (no `Post` objects); other sources
-    are reset and iterated once; a table is checked and taken as it is.
+    A `ReplayStream` is read through its columnar path (no `Post` objects; its ``pace`` is
+    not applied: one pass is read as fast as the file allows); other sources are reset and
+    iterated once; a table is checked and taken as it is.
 
     Raises:
         ValueError: for a looping replay (it never ends), or a table that is not

@@ -97,9 +97,11 @@ def summarize(
     )
     topics = Counter(table["topic"].to_pylist())
     human_r = None
-    annotations = pc.map_extract(table["annotations"], "human_sentiment") if n else None
+    annotations = (
+        pc.map_lookup(table["annotations"], pa.scalar("human_sentiment"), "first") if n else None
+    )
     if annotations is not None:
-        human = pc.list_element(annotations, 0).to_numpy(zero_copy_only=False)
+        human = annotations.to_numpy(zero_copy_only=False)
         ok = ~np.isnan(human.astype(float))
         if ok.sum() > 2:
             human_r = float(np.corrcoef(compound[ok], human[ok].astype(float))[0, 1])
