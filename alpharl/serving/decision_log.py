@@ -34,7 +34,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -402,12 +402,7 @@ class DecisionLog:
             arm: Only this arm's decisions (``champion`` / ``challenger``), when given.
             n_actions: Number of actions; None takes the largest the log recorded.
         """
-        from alpharl.ope.dataset import LoggedBanditFeedback
-
-        rows = [r for r in self.iter_rows(since) if arm is None or r["arm"] == arm]
-        if n_actions is None and rows:
-            n_actions = max(int(r["n_actions"]) for r in rows)
-        return LoggedBanditFeedback.from_decision_log(rows, n_actions=n_actions)
+        return feedback_from_rows(self.iter_rows(since), arm, n_actions)
 
     def arm_totals(self) -> dict[str, ArmTotals]:
         """Per-arm decisions, rewarded decisions, and reward sums (one aggregate query)."""
@@ -450,6 +445,30 @@ class DecisionLog:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+
+
+def feedback_from_rows(
+    rows: Iterable[dict[str, Any]],
+    arm: str | None,
+    n_actions: int | None,
+    where: str = "decision log",
+) -> LoggedBanditFeedback:
+    """Exported rows (see `DecisionLog.export_logged_feedback`) as `LoggedBanditFeedback`.
+
+    Args:
+        rows: Exported rows in logged order.
+        arm: Keep only this arm's rows, when given.
+        n_actions: Number of actions; None takes the largest the rows recorded.
+        where: How the source is named in errors.
+    """
+    from alpharl.ope.dataset import LoggedBanditFeedback
+
+    kept = [r for r in rows if arm is None or r["arm"] == arm]
+    if arm is not None and not kept:
+        raise ValueError(f"arm: the {where} holds no decision of arm {arm!r}")
+    if n_actions is None and kept:
+        n_actions = max(int(r["n_actions"]) for r in kept)
+    return LoggedBanditFeedback.from_decision_log(kept, n_actions=n_actions)
 
 
 def _row_dict(row: Sequence[Any]) -> dict[str, Any]:

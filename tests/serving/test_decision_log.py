@@ -241,3 +241,40 @@ def test_background_checkpoint_replaces_sqlites_in_commit_checkpoint(tmp_path: P
     assert again._ckpt_thread is None
     assert again._writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     again.close()
+
+
+def test_read_only_reader_matches_the_log_and_never_writes(tmp_path: Path) -> None:
+    from alpharl.serving.log_reader import read_logged_feedback
+
+    db = tmp_path / "d.db"
+    log = DecisionLog(db)
+    recs = [_record(i, arm=("champion", "challenger")[i % 2], mask=i % 3 == 0) for i in range(9)]
+    log.append_many(recs)
+    for r in recs[:7]:
+        log.record_feedback(r.decision_id, float(r.action % 2))
+    # The server is still running (the log is open for writing) while evaluation reads.
+    data = read_logged_feedback(db)
+    ref = log.to_logged_feedback()
+    assert (data.n_rounds, data.n_excluded, data.n_actions) == (7, 2, 4)
+    for name in ("context", "action", "reward", "pscore", "action_mask"):
+        np.testing.assert_array_equal(getattr(data, name), getattr(ref, name))
+    assert data.action_mask is not None
+    assert data.action_mask[0].tolist() == [True, False, True, True]
+    assert read_logged_feedback(db, arm="challenger").n_rounds == 3
+    assert read_logged_feedback(db, since=1_004.0).n_rounds == 3
+    log.close()
+    mtime = db.stat().st_mtime_ns
+    assert read_logged_feedback(db).n_rounds == 7
+    assert db.stat().st_mtime_ns == mtime
+    with pytest.raises(ValueError, match=r"arm: the .* holds no decision of arm 'blue'"):
+        read_logged_feedback(db, arm="blue")
+    with pytest.raises(FileNotFoundError, match="no decision log at this path"):
+        read_logged_feedback(tmp_path / "missing.db")
+    assert not (tmp_path / "missing.db").exists()
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(ValueError, match="not an AlphaRL decision log"):
+        read_logged_feedback(other)
+    (tmp_path / "junk.db").write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(ValueError, match="not an AlphaRL decision log"):
+        read_logged_feedback(tmp_path / "junk.db")
