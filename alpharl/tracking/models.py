@@ -25,6 +25,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import yaml
+from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
@@ -335,6 +336,41 @@ def get_version(
 ) -> ModelVersionInfo:
     """One version of a registered model."""
     return _info(_client(store).get_model_version(name, str(version)))
+
+
+def _missing(exc: MlflowException) -> bool:
+    return exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
+
+
+def find_version_by_alias(
+    name: str, alias: str, store: TrackingStore | None = None
+) -> ModelVersionInfo | None:
+    """The version ``name@alias`` points at, or None when the alias (or model) does not exist."""
+    _check_alias(alias)
+    try:
+        return _info(_client(store).get_model_version_by_alias(name, alias))
+    except MlflowException as exc:
+        if _missing(exc):
+            return None
+        raise
+
+
+def list_versions(name: str, store: TrackingStore | None = None) -> list[ModelVersionInfo]:
+    """Every version of a registered model, oldest first (empty if there is no such model)."""
+    found = _client(store).search_model_versions(f"name = '{name}'")
+    return sorted((_info(mv) for mv in found), key=lambda v: int(v.version))
+
+
+def find_version(
+    name: str, version: str | int, store: TrackingStore | None = None
+) -> ModelVersionInfo | None:
+    """One version of a registered model, or None when it does not exist."""
+    try:
+        return get_version(name, version, store)
+    except MlflowException as exc:
+        if _missing(exc):
+            return None
+        raise
 
 
 def set_version_tag(

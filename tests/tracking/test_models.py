@@ -16,9 +16,12 @@ from alpharl.policy import ArtifactError, LinearPolicy
 from alpharl.policy.qnetwork import QNetworkPolicy, build_mlp
 from alpharl.policy.rules import EpsilonGreedyRule
 from alpharl.tracking.models import (
+    find_version,
+    find_version_by_alias,
     get_version,
     get_version_by_alias,
     get_version_tags,
+    list_versions,
     load_policy_from_registry,
     load_pyfunc,
     log_policy_model,
@@ -134,6 +137,19 @@ def test_partial_masks_are_rejected(registered: dict[str, Any], tracker: Tracker
     frame["mask_0"] = True
     with pytest.raises(Exception, match="give every mask column or none"):
         model.predict(frame)
+
+
+def test_lookups_that_may_find_nothing(registered: dict[str, Any], tracker: Tracker) -> None:
+    name, store = registered["name"], tracker.store
+    assert [v.version for v in list_versions(name, store)] == ["1", "2"]
+    assert list_versions("no-such-model", store) == []
+    assert find_version(name, 2, store).version == "2"  # type: ignore[union-attr]
+    assert find_version(name, 99, store) is None
+    assert find_version("no-such-model", 1, store) is None
+    set_alias(name, "finder", 1, store)
+    assert find_version_by_alias(name, "finder", store).version == "1"  # type: ignore[union-attr]
+    assert find_version_by_alias(name, "nobody", store) is None
+    assert find_version_by_alias("no-such-model", "champion", store) is None
 
 
 def test_version_tags(registered: dict[str, Any], tracker: Tracker) -> None:
