@@ -1,0 +1,170 @@
+"""Text helpers shared by the rule-based enrichers: input checks and keyword rules.
+
+`KeywordMatcher` counts, for each text, how often each label's rules fire. A rule is either a
+keyword phrase, matched on whole lower-cased words (``"credit card"`` matches "my Credit
+Card" but not "discredit cards"; a hashtag ``#tech`` is the word ``tech``), or, with the
+prefix ``re:``, a Python regular expression searched case-insensitively in the raw text
+(``"re:\\bwhere (can|do) i (get|buy)\\b"``). Phrases are looked up in a dict keyed by their
+first word, longest phrase first, and a word that is part of a matched phrase is not matched
+again (``video game`` is one hit, not also ``game``), so matching costs a dict lookup per
+word whatever the number of rules. Regex rules cost a scan of the text each, so the
+defaults use phrases only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+
+import numpy as np
+
+WORD_RE = re.compile(r"\w+(?:'\w+)*")
+"""Words: runs of letters, digits and underscores, with inner apostrophes (``don't``)."""
+
+REGEX_PREFIX = "re:"
+
+
+def check_texts(texts: Sequence[str]) -> None:
+    """Raise a `TypeError` naming the first item of ``texts`` that is not a string."""
+    if isinstance(texts, str):
+        raise TypeError("texts: must be a sequence of strings, not a single string")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}]: must be a string (got {type(text).__name__})")
+
+
+def rules_digest(rules: Mapping[str, Sequence[str]], *params: object) -> str:
+    """A short hash of rules (and parameters), for enricher versions."""
+    blob = json.dumps([{k: list(v) for k, v in sorted(rules.items())}, params], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+@lru_cache(maxsize=2048)
+def words(text: str) -> tuple[str, ...]:
+    """The lower-cased words of ``text`` as `KeywordMatcher` sees them.
+
+    Cached (the last 2,048 texts): the intent, topic and entity enrichers all read the words
+    of the same batch, and the cache lets them split each text once. A larger batch only
+    loses the sharing; results never depend on the cache.
+    """
+    if "’" in text:
+        text = text.replace("’", "'")
+    return tuple(WORD_RE.findall(text.lower()))
+
+
+def word_pieces(text: str) -> Sequence[str]:
+    """`words` split at apostrophes too ("at&t's" -> ``at``, ``t``, ``s``): every run of
+    letters and digits on its own."""
+    found = words(text)
+    if "'" not in text and "’" not in text:
+        return found
+    return [piece for word in found for piece in word.split("'")]
+
+
+class KeywordMatcher:
+    """Counts rule hits per label.
+
+    Args:
+        rules: ``{label: [phrase or "re:" + regex, ...]}``. Every key must be one of
+            ``labels``; a label may be left out (it never fires).
+        labels: The label set, in output order.
+        field: Name of the constructor argument the rules came from, for error messages.
+        tokenize: Splits a text (and each phrase) into lower-cased words; `words` by
+            default.
+
+    Raises:
+        ValueError: If a key is not a label, a rule is not a non-empty string, a phrase has
+            no words, or a regex does not compile; the message names the label and rule.
+    """
+
+    def __init__(
+        self,
+        rules: Mapping[str, Sequence[str]],
+        labels: Sequence[str],
+        field: str,
+        tokenize: Callable[[str], Sequence[str]] | None = None,
+    ):
+        if not isinstance(rules, Mapping):
+            raise ValueError(f"{field}: must be a mapping of label -> rules (got {rules!r})")
+        self.labels = tuple(labels)
+        self._tokenize = words if tokenize is None else tokenize
+        index = {label: k for k, label in enumerate(self.labels)}
+        phrases: dict[tuple[str, ...], list[int]] = {}
+        regexes: list[tuple[int, re.Pattern[str]]] = []
+        for label, label_rules in rules.items():
+            if label not in index:
+                raise ValueError(f"{field}: unknown label {label!r} (labels: {list(labels)})")
+            if isinstance(label_rules, str) or not isinstance(label_rules, Sequence):
+                raise ValueError(
+                    f"{field}.{label}: must be a list of strings (got {label_rules!r})"
+                )
+            for j, rule in enumerate(label_rules):
+                where = f"{field}.{label}[{j}]"
+                if not isinstance(rule, str) or not rule.strip():
+                    raise ValueError(f"{where}: must be a non-empty string (got {rule!r})")
+                if rule.startswith(REGEX_PREFIX):
+                    try:
+                        pattern = re.compile(rule[len(REGEX_PREFIX) :], re.IGNORECASE)
+                    except re.error as exc:
+                        raise ValueError(
+                            f"{where}: bad regular expression {rule!r}: {exc}"
+                        ) from None
+                    regexes.append((index[label], pattern))
+                    continue
+                key = tuple(self._tokenize(rule))
+                if not key:
+                    raise ValueError(f"{where}: phrase {rule!r} has no words")
+                hits = phrases.setdefault(key, [])
+                if index[label] not in hits:
+                    hits.append(index[label])
+        by_first: dict[str, list[tuple[tuple[str, ...], tuple[int, ...]]]] = {}
+        for key, hit_labels in phrases.items():
+            by_first.setdefault(key[0], []).append((key[1:], tuple(hit_labels)))
+        for candidates in by_first.values():
+            candidates.sort(key=lambda c: -len(c[0]))
+        self._by_first = by_first
+        self._regexes = regexes
+        self.n_rules = len(phrases) + len(regexes)
+
+    def hits(self, text: str) -> list[int]:
+        """The label index of every rule hit in ``text``, in order of first word."""
+        tokens = self._tokenize(text)
+        by_first = self._by_first
+        out: list[int] = []
+        i, n = 0, len(tokens)
+        while i < n:
+            candidates = by_first.get(tokens[i])
+            i += 1
+            if candidates is None:
+                continue
+            for rest, hit_labels in candidates:
+                if not rest:
+                    out.extend(hit_labels)
+                    break
+                if tuple(tokens[i : i + len(rest)]) == rest:
+                    out.extend(hit_labels)
+                    i += len(rest)
+                    break
+        for k, pattern in self._regexes:
+            out.extend([k] * len(pattern.findall(text)))
+        return out
+
+    def counts(self, texts: Sequence[str]) -> tuple[np.ndarray, list[list[int]]]:
+        """Hit counts per text and label, and each text's hits in order.
+
+        Returns:
+            ``(counts, hits)``: a float64 array of shape ``(len(texts), len(labels))`` and,
+            per text, the list `hits` returns.
+        """
+        all_hits = [self.hits(t) for t in texts]
+        rows = [i for i, h in enumerate(all_hits) for _ in h]
+        cols = [k for h in all_hits for k in h]
+        n_labels = len(self.labels)
+        flat = np.bincount(
+            np.asarray(rows, dtype=np.int64) * n_labels + np.asarray(cols, dtype=np.int64),
+            minlength=len(texts) * n_labels,
+        )
+        return flat.reshape(len(texts), n_labels).astype(np.float64), all_hits
