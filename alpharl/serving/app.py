@@ -26,11 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import alpharl
-from alpharl.serving.decision_log import (
-    DecisionLog,
-    DecisionNotFoundError,
-    FeedbackConflictError,
-)
+from alpharl.serving.decision_log import DecisionNotFoundError, FeedbackConflictError
 from alpharl.serving.deps import ServingState
 from alpharl.serving.metrics import MetricsMiddleware, ServingMetrics
 from alpharl.serving.model_holder import CHALLENGER, CHAMPION, ModelHolder
@@ -38,6 +34,7 @@ from alpharl.serving.model_registry import PolicySource, make_source
 from alpharl.serving.routers import admin, decisions, experiment, feedback, health
 from alpharl.serving.service import DecisionService, FieldError, PostEnricher, UnavailableError
 from alpharl.serving.settings import ServeSettings
+from alpharl.serving.stores import open_decision_log, open_user_state
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +54,10 @@ def build_state(
     settings: ServeSettings, metrics: ServingMetrics, enricher_factory: EnricherFactory | None
 ) -> ServingState:
     """Open the log, load the models, build the enricher (the lifespan's blocking part)."""
-    log = DecisionLog(settings.decision_log_path, settings.decision_log_synchronous)
+    profiles, fatigue = open_user_state(
+        settings.profile_store_url, settings.fatigue_half_life_hours
+    )
+    log = open_decision_log(settings.decision_log_url, settings.decision_log_synchronous)
     sources: dict[str, PolicySource] = {
         CHAMPION: make_source(settings.champion_uri, settings.model_name, settings.tracking_uri)
     }
@@ -80,7 +80,9 @@ def build_state(
         except Exception as exc:  # the text route answers 503 with this reason
             enricher_error = f"{type(exc).__name__}: {exc}"
             logger.error("text enrichment unavailable: %s", enricher_error)
-    service = DecisionService(settings, holder, log, metrics, enricher, enricher_error)
+    service = DecisionService(
+        settings, holder, log, metrics, enricher, enricher_error, profiles=profiles, fatigue=fatigue
+    )
     return ServingState(settings, holder, log, metrics, service)
 
 

@@ -13,11 +13,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
-from alpharl.serving.decision_log import DecisionLog
 from alpharl.serving.metrics import ServingMetrics
 from alpharl.serving.model_holder import ModelHolder
 from alpharl.serving.service import DecisionService
 from alpharl.serving.settings import ServeSettings
+from alpharl.serving.stores import DecisionStore
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -28,7 +28,7 @@ class ServingState:
 
     settings: ServeSettings
     holder: ModelHolder
-    log: DecisionLog
+    log: DecisionStore
     metrics: ServingMetrics
     service: DecisionService
 

@@ -24,12 +24,13 @@ import pyarrow as pa
 from alpharl.features.featurizer import CampaignState
 from alpharl.features.profiles import post_profile_values
 from alpharl.schema import EnrichedPost, Entity, Post, RecordError, Sentiment
-from alpharl.serving.decision_log import DecisionLog, DecisionRecord, FeedbackResult, FeedbackStatus
+from alpharl.serving.decision_log import DecisionRecord, FeedbackResult, FeedbackStatus
 from alpharl.serving.metrics import ServingMetrics
 from alpharl.serving.model_holder import CHALLENGER, CHAMPION, ModelHolder
 from alpharl.serving.model_registry import ServedModel
 from alpharl.serving.schemas import DecideRequest, EnrichedIn, FeedbackRequest
 from alpharl.serving.settings import ServeSettings
+from alpharl.serving.stores import DecisionStore, FatigueLike, ProfileBookLike
 from alpharl.serving.user_state import FatigueTracker, ProfileBook
 
 Loc = tuple[str | int, ...]
@@ -92,20 +93,25 @@ class DecisionService:
     Args:
         settings: The serving settings.
         holder: The models serving.
-        log: The decision log.
+        log: The decision log (SQLite or PostgreSQL, see `alpharl.serving.stores`).
         metrics: Where to count decisions and feedback.
         enricher: The text enrichment pipeline, or None if it could not be built.
         enricher_error: Why there is no enricher (shown in the 503).
+        profiles: Per-user profiles (default: in this process; Redis for several workers).
+        fatigue: Per-user creative fatigue (default: in this process).
     """
 
     def __init__(
         self,
         settings: ServeSettings,
         holder: ModelHolder,
-        log: DecisionLog,
+        log: DecisionStore,
         metrics: ServingMetrics,
         enricher: PostEnricher | None,
         enricher_error: str | None = None,
+        *,
+        profiles: ProfileBookLike | None = None,
+        fatigue: FatigueLike | None = None,
     ) -> None:
         self.settings = settings
         self.holder = holder
@@ -113,8 +119,10 @@ class DecisionService:
         self.metrics = metrics
         self.enricher = enricher
         self.enricher_error = enricher_error
-        self.profiles = ProfileBook()
-        self.fatigue = FatigueTracker(settings.fatigue_half_life_hours)
+        self.profiles = profiles if profiles is not None else ProfileBook()
+        self.fatigue = (
+            fatigue if fatigue is not None else FatigueTracker(settings.fatigue_half_life_hours)
+        )
         self.rng = np.random.default_rng(settings.seed)
         self._enrich_lock = threading.Lock()
 

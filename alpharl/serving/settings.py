@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alpharl.schema import MAX_TEXT_CHARS
+from alpharl.serving.stores import POSTGRES_SCHEMES, REDIS_SCHEMES, SQLITE_SCHEME, redact_url
 
 MODELS_SCHEME = "models:/"
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -43,11 +44,18 @@ class ServeSettings(BaseSettings):
             ``models:/<model_name>@<challenger_alias>`` when a challenger alias is set.
         tracking_uri: MLflow tracking URI for the registry (``$MLFLOW_TRACKING_URI`` wins;
             empty for the embedded default under ``runs/``).
-        decision_log_url: ``sqlite:///<path>`` of the decision log.
+        decision_log_url: Where the decision log is: ``sqlite:///<path>`` (one host; several
+            workers share the file) or ``postgresql://user@host:port/db`` (several hosts; give
+            the password in ``$PGPASSWORD`` or ``~/.pgpass`` rather than in the URL). See
+            `alpharl.serving.stores`.
         decision_log_synchronous: SQLite ``synchronous`` level of the log. ``NORMAL`` (with
             WAL) keeps every acknowledged decision through a crash or ``kill -9`` of the
             server, but the last transactions can be lost on power failure or an OS crash;
-            ``FULL`` also survives those at the cost of an fsync per commit.
+            ``FULL`` also survives those at the cost of an fsync per commit. (PostgreSQL always
+            commits with ``synchronous_commit=on``.)
+        profile_store_url: Where per-user profiles and fatigue counts live: empty for this
+            process only (each worker its own), or ``redis://host:port/db`` to share them
+            between workers and hosts (`alpharl.serving.redis_state`).
         api_key: Key required (header ``X-API-Key``) by the feedback and admin routes;
             those routes answer 503 while it is unset.
         poll_interval_s: Seconds between checks of the aliases (or local folders) for a new
@@ -79,6 +87,7 @@ class ServeSettings(BaseSettings):
     tracking_uri: str = ""
     decision_log_url: str = "sqlite:///runs/decisions.db"
     decision_log_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    profile_store_url: str = ""
     api_key: SecretStr | None = None
     poll_interval_s: float = Field(default=30.0, ge=0.0)
     text_enrichment: bool = True
@@ -103,8 +112,21 @@ class ServeSettings(BaseSettings):
     @field_validator("decision_log_url")
     @classmethod
     def _log_url(cls, value: str) -> str:
-        if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
-            raise ValueError(f"must be sqlite:///<path> (got {value!r})")
+        if value.startswith(POSTGRES_SCHEMES):
+            return value
+        if not value.startswith(SQLITE_SCHEME) or len(value) <= len(SQLITE_SCHEME):
+            raise ValueError(
+                f"must be sqlite:///<path> or postgresql://... (got {redact_url(value)!r})"
+            )
+        return value
+
+    @field_validator("profile_store_url")
+    @classmethod
+    def _profile_url(cls, value: str) -> str:
+        if value and not value.startswith(REDIS_SCHEMES):
+            raise ValueError(
+                f"must be empty (in process) or redis://host:port/db (got {redact_url(value)!r})"
+            )
         return value
 
     @model_validator(mode="after")
@@ -132,5 +154,7 @@ class ServeSettings(BaseSettings):
 
     @property
     def decision_log_path(self) -> Path:
-        """The decision log's database file."""
-        return Path(self.decision_log_url[len("sqlite:///") :])
+        """The decision log's database file (SQLite logs only)."""
+        if not self.decision_log_url.startswith(SQLITE_SCHEME):
+            raise ValueError(f"decision_log_url: {redact_url(self.decision_log_url)} is no file")
+        return Path(self.decision_log_url[len(SQLITE_SCHEME) :])

@@ -13,6 +13,7 @@ from alpharl.serving.metrics import CONTENT_TYPE
 from alpharl.serving.model_holder import CHAMPION
 from alpharl.serving.responses import JSONBytes
 from alpharl.serving.schemas import ReadyOut
+from alpharl.serving.stores import redact_url
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
@@ -35,7 +36,11 @@ def readyz(state: StateDep) -> JSONBytes:
         state.log.check_writable()
     except (sqlite3.Error, RuntimeError) as exc:
         problems.append(f"decision log not writable: {exc}")
-        logger.error("readiness: decision log %s not writable: %s", state.log.path, exc)
+        logger.error(
+            "readiness: decision log %s not writable: %s",
+            redact_url(state.settings.decision_log_url),
+            exc,
+        )
     body = {
         "ready": not problems,
         "models": {arm: m.version for arm, m in models.items()},
