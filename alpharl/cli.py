@@ -16,6 +16,7 @@ from typing import Any
 TASKS: dict[str, str] = {
     "enrich": "alpharl.tasks.enrich:main",
     "train": "alpharl.tasks.train:main",
+    "compare": "alpharl.tasks.compare:main",
     "evaluate": "alpharl.tasks.evaluate:main",
     "promote": "alpharl.tasks.promote:main",
     "serve": "alpharl.tasks.serve:main",

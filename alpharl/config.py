@@ -59,6 +59,9 @@ class EnrichTaskConfig:
     progress: bool = True
     top_k: int = 10
     use_cache: bool = True
+    sink: Any = None
+    stream_batch_size: int = 1000
+    max_batches: int | None = None
 
 
 @dataclass
@@ -89,6 +92,13 @@ class TrainTaskConfig:
     progress: bool = False
     use_cache: bool = True
     tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CompareTaskConfig(TrainTaskConfig):
+    """Schema of ``configs/compare.yaml``: the train schema plus the agents to compare."""
+
+    agents: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -157,13 +167,43 @@ class PromoteTaskConfig:
     if_better: IfBetterConfig = field(default_factory=IfBetterConfig)
 
 
+@dataclass
+class ServeTaskConfig:
+    """Schema of ``configs/serve.yaml`` (see `alpharl.serving.settings.ServeSettings`)."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "info"
+    model_name: str = "alpharl-policy"
+    champion_alias: str = "champion"
+    challenger_alias: str | None = None
+    challenger_share: float = 0.0
+    policy_source: str = ""
+    challenger_source: str = ""
+    decision_log_url: str = "sqlite:///runs/decisions.db"
+    decision_log_synchronous: str = "NORMAL"
+    api_key_env: str | None = "ALPHARL_SERVE_API_KEY"
+    poll_interval_s: float = 30.0
+    text_enrichment: bool = True
+    seed: int | None = None
+    max_batch: int = 64
+    max_eligible: int = 1024
+    experiment_tau: float = 0.05
+    fatigue_half_life_hours: float = 24.0
+
+
 def register_schemas() -> None:
     """Register each task's schema in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="enrich_schema", node=EnrichTaskConfig)
     cs.store(name="train_schema", node=TrainTaskConfig)
+    cs.store(name="compare_schema", node=CompareTaskConfig)
     cs.store(name="evaluate_schema", node=EvaluateTaskConfig)
     cs.store(name="promote_schema", node=PromoteTaskConfig)
+    cs.store(name="serve_schema", node=ServeTaskConfig)
 
 
 def _nodes_with_target(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:

@@ -50,8 +50,12 @@ def build_env(cfg: DictConfig, posts: pa.Table) -> Any:
     """The environment of ``cfg.env`` on an enriched table, with ``cfg.click_model``."""
     import envs  # noqa: F401  (registers the environments)
 
+    kwargs = to_container(cfg.env)
+    env_class = resolve_target(str(kwargs.pop("_target_")))
     click_model = to_container(cfg.click_model) if cfg.get("click_model") else None
-    return instantiate(cfg.env, posts=posts, click_model=click_model, _convert_="all")
+    # Not hydra's instantiate: the click model's `_target_` is for the env to build with
+    # the env's own catalog, not for hydra to instantiate first without it.
+    return env_class(posts=posts, click_model=click_model, **kwargs)
 
 
 def build_agent(cfg: DictConfig, env: Any) -> Any:
