@@ -86,8 +86,8 @@ class OracleAgent(BaseAgent):
         raise self._no_context_policy("act_batch")
 
     def export(self) -> Policy:
-        """Always raises: the oracle has no policy over contexts to export."""
-        raise self._no_context_policy("export")
+        """Always raises `NotImplementedError`: the oracle has no policy over contexts."""
+        raise NotImplementedError(str(self._no_context_policy("export")))
 
     def act_with_info(self, info: Mapping[str, Any]) -> tuple[int, float]:
         """The best action named by a simulator's ``info``, with propensity 1.

@@ -83,7 +83,7 @@ def test_oracle_cannot_act_on_a_bare_context() -> None:
         oracle.act(np.zeros(5))
     with pytest.raises(TypeError, match=r"OracleAgent\.act_batch"):
         oracle.act_batch(np.zeros((2, 5)))
-    with pytest.raises(TypeError, match=r"OracleAgent\.export"):
+    with pytest.raises(NotImplementedError, match=r"OracleAgent\.export"):
         oracle.export()
     with pytest.raises(KeyError, match=r"needs info\['best_action'\]"):
         oracle.act_with_info({"action_mask": np.ones(5, bool)})
