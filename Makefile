@@ -29,8 +29,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# The main job: enrich the shipped tweets (summary; cached) and compare seven agents in MLflow.
 run: setup
 	$(BIN)/alpharl enrich
+	$(BIN)/alpharl compare
 
 lint: setup
 	$(BIN)/ruff check .
