@@ -7,7 +7,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-from conftest import N_ACTIONS, Campaign, compose_task, policy_with
+from ope_campaign import N_ACTIONS, Campaign, compose_config, policy_with
 
 from alpharl.config import ConfigError
 from alpharl.ope.files import write_logged
@@ -32,7 +32,7 @@ def test_evaluates_a_registered_and_a_local_policy(
     version = register_policy(campaign.good, "eval-good")
     set_alias("eval-good", "challenger", version, mlflow_store)
     bad_dir = campaign.bad.save(tmp_path / "bad-policy")
-    cfg = compose_task(
+    cfg = compose_config(
         "evaluate",
         [
             *task_overrides,
@@ -79,8 +79,8 @@ def test_reads_exported_arrays(
     exported = write_logged(read_logged_feedback(campaign.log_path), tmp_path / f"log{suffix}")
     good = campaign.good.save(tmp_path / "good")
     base = [*task_overrides, "ope.n_bootstrap_samples=50", f"policies=[{good}]"]
-    a = evaluate(compose_task("evaluate", [*base, f"log.source={exported}"]))
-    b = evaluate(compose_task("evaluate", [*base, f"log.source=sqlite:///{campaign.log_path}"]))
+    a = evaluate(compose_config("evaluate", [*base, f"log.source={exported}"]))
+    b = evaluate(compose_config("evaluate", [*base, f"log.source=sqlite:///{campaign.log_path}"]))
     assert a.log_hash == b.log_hash
     assert a.summaries["good"].equals(b.summaries["good"])
 
@@ -97,7 +97,7 @@ def test_reads_an_open_bandit_dataset_csv(task_overrides: list[str], tmp_path: P
     theta = np.array([[1.0], [0.0], [-1.0]])
     uniform = LinearPolicy(theta, rule=EpsilonGreedyRule(1.0))
     folder = uniform.save(tmp_path / "uniform")
-    cfg = compose_task(
+    cfg = compose_config(
         "evaluate",
         [*task_overrides, *FAST, f"log.source={csv}", f"policies=[{folder}]"],
     )
@@ -132,7 +132,7 @@ def test_bad_input_names_what_is_wrong(
 ) -> None:
     good = campaign.good.save(tmp_path / "good")
     base = [f"log.source=sqlite:///{campaign.log_path}", f"policies=[{good}]"]
-    cfg = compose_task("evaluate", [*task_overrides, *base, *overrides])
+    cfg = compose_config("evaluate", [*task_overrides, *base, *overrides])
     with pytest.raises(error, match=message):
         evaluate(cfg)
 
@@ -155,7 +155,7 @@ def test_a_policy_that_does_not_fit_the_log_is_refused(
     message: str,
 ) -> None:
     folder = policy.save(tmp_path / "misfit")
-    cfg = compose_task(
+    cfg = compose_config(
         "evaluate",
         [*task_overrides, f"log.source=sqlite:///{campaign.log_path}", f"policies=[{folder}]"],
     )
@@ -167,10 +167,10 @@ def test_unknown_keys_are_errors_naming_the_key() -> None:
     from hydra.errors import ConfigCompositionException
 
     with pytest.raises(ConfigCompositionException, match=r"log\.sorce"):
-        compose_task("evaluate", ["log.sorce=x"])
+        compose_config("evaluate", ["log.sorce=x"])
     with pytest.raises(ConfigCompositionException, match=r"ope\.n_boot"):
-        compose_task("evaluate", ["ope.n_boot=3"])
-    cfg = compose_task(
+        compose_config("evaluate", ["ope.n_boot=3"])
+    cfg = compose_config(
         "evaluate", ["ope.estimators=[{_target_: alpharl.ope.DoublyRobust, lamda: 3}]"]
     )
     from alpharl.config import check_targets

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import Campaign, compose_task
+from ope_campaign import Campaign, compose_config
 
 from alpharl.config import ConfigError
 from alpharl.tasks.promote import PROMOTED, REFUSED, UNCHANGED, main, promote
@@ -27,7 +27,7 @@ def model(register_policy, campaign: Campaign) -> dict[str, str]:  # type: ignor
 
 
 def _cfg(task_overrides: list[str], name: str, *overrides: str):  # type: ignore[no-untyped-def]
-    return compose_task("promote", [*task_overrides, f"model_name={name}", *overrides])
+    return compose_config("promote", [*task_overrides, f"model_name={name}", *overrides])
 
 
 def _check(campaign: Campaign) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import compose_task
+from ope_campaign import compose_config
 
 from alpharl.config import ConfigError
 from alpharl.features.spec import FeatureSpec
@@ -25,7 +25,7 @@ from alpharl.tracking.store import tracking_uri_for
 
 def test_config_becomes_settings(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    cfg = compose_task(
+    cfg = compose_config(
         "serve",
         [
             f"paths.runs_dir={runs}",
@@ -62,7 +62,7 @@ def test_config_becomes_settings(tmp_path: Path) -> None:
     ],
 )
 def test_bad_values_name_the_key(overrides: list[str], message: str) -> None:
-    cfg = compose_task("serve", overrides)
+    cfg = compose_config("serve", overrides)
     with pytest.raises(ConfigError, match=message):
         serve_settings(cfg, environ={})
 
@@ -71,7 +71,7 @@ def test_unknown_key_is_an_error() -> None:
     from hydra.errors import ConfigCompositionException
 
     with pytest.raises(ConfigCompositionException, match="chalenger_share"):
-        compose_task("serve", ["chalenger_share=0.1"])
+        compose_config("serve", ["chalenger_share=0.1"])
 
 
 def _policy_folder(path: Path, k: int = 3) -> Path:
