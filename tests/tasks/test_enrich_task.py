@@ -41,7 +41,8 @@ def test_cli_enriches_the_shipped_tweets_then_hits_the_cache(
     assert "dead letters        0" in first
     assert f"cache               miss: {entry}" in first
     assert f"cache               hit: {entry}" in second
-    assert f"cache hit: {entry}" in second  # the log line    assert "vs human ratings    r = 0." in first
+    assert f"cache hit: {entry}" in second  # the log line
+    assert "vs human ratings    r = 0." in first
     assert "enrichers           vader@" in first
     for block in ("emotions", "intents", "topics", "top brands", "top hashtags"):
         assert block in first
