@@ -2,9 +2,9 @@
 
 One worker by default. Several workers (``ALPHARL_SERVE_WORKERS``) share the decision log
 safely (SQLite WAL, ``BEGIN IMMEDIATE`` for read-then-write), but each has its own
-in-process profiles and fatigue counts, and uvicorn's multi-process mode does not set
-``TCP_NODELAY`` on its sockets: measure (``experiments/perf/bench_serve.py``) before
-relying on it.
+in-process profiles and fatigue counts unless ``ALPHARL_SERVE_PROFILE_STORE_URL`` points at
+Redis. The workers listen on a socket that keeps ``TCP_NODELAY`` (`alpharl.serving.workers`;
+uvicorn's own ``--workers`` path loses it).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import uvicorn
 
 from alpharl.serving.app import create_app
 from alpharl.serving.settings import ServeSettings
+from alpharl.serving.workers import serve_workers
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -52,11 +53,14 @@ def run(settings: ServeSettings | None = None) -> None:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
         return
     _export(settings)
-    uvicorn.run(
-        "alpharl.serving.app:create_app_from_env",
-        factory=True,
-        workers=settings.workers,
-        **common,  # type: ignore[arg-type]
+    # Not uvicorn.run(workers=N): its listening socket loses TCP_NODELAY (see .workers).
+    serve_workers(
+        uvicorn.Config(
+            "alpharl.serving.app:create_app_from_env",
+            factory=True,
+            workers=settings.workers,
+            **common,  # type: ignore[arg-type]
+        )
     )
 
 
