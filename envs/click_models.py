@@ -193,7 +193,7 @@ class LogisticClickModel:
         self,
         n_creatives: int | None = None,
         congruence: float = 1.0,
-        base_rate_logit_mean: float = -3.0,
+        base_rate_logit_mean: float = -4.5,
         base_rate_logit_std: float = 0.5,
         intent_weight: float = 1.0,
         topic_weight: float = 0.5,

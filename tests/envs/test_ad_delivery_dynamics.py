@@ -227,8 +227,9 @@ def test_a_look_ahead_policy_beats_the_myopic_one_when_the_budget_binds(
         best = int(info["best_action"])
         return best if info["expected_rewards"][best] >= 0.12 else len(info["action_mask"]) - 1
 
-    binding = AdDeliveryEnv(posts=posts, budget=2.0, horizon=800)
-    loose = AdDeliveryEnv(posts=posts, budget=1e6, horizon=800)
+    world = {"base_rate_logit_mean": -3.0}  # the 0.12 threshold is set for this click rate
+    binding = AdDeliveryEnv(posts=posts, budget=2.0, horizon=800, click_model=world)
+    loose = AdDeliveryEnv(posts=posts, budget=1e6, horizon=800, click_model=world)
     for start in (0, 300, 600):
         assert total_expected_reward(binding, saving, start) > 1.05 * total_expected_reward(
             binding, myopic, start
