@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from alpharl.enrich.base import Columns
-from alpharl.enrich.text import check_texts
+from alpharl.enrich.text import TOKEN_RE, check_texts, tokenize
 from alpharl.schema import EMOTION_COLUMNS, EMOTIONS
 
 _CODE_VERSION = "1"
@@ -87,19 +87,8 @@ NEGATED: dict[str, tuple[tuple[str, float], ...]] = {
 }
 """Where a negated emotion word's weight goes, and at what fraction."""
 
-_TOKEN = re.compile(
-    r"""
-    https?://\S+ | www\.\S+                                   # links (no lexicon entry)
-    | [#@]?\w+(?:'\w+)*                                      # words, #hashtags, @mentions,
-                                                              # and xD, T_T, o_O
-    | >?(?<!\d)[:;=]['\-o^]?[()\[\]dDpPoO/\\|3&](?!\w)      # :) :-( :'( ;D :P :O >:(
-    | </?3 | \^_?\^ | ;_;                                      # <3 </3 ^_^ ;_;
-    | [.,;:!?]                                                # clause punctuation
-    | [\u2190-\u21ff\u2300-\u27bf\u2b00-\u2bff\u203c\u2049\u2139\U0001f000-\U0001faff]  # emoji
-    """,
-    re.VERBOSE,
-)
 _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
+_MAYBE_ELONGATED = re.compile(r"(\w)\1\1")  # a cheaper test first (digits too: "000")
 _BOUNDARY = frozenset(".,;:!?")
 
 # entry kinds
@@ -108,8 +97,8 @@ _DEGREE_REACH = 2  # a degree word reaches an emotion word at most this many tok
 
 
 def _collapse_elongations(
-    lows: list[str], table: Mapping[str, object]
-) -> tuple[list[str], set[int]]:
+    lows: Sequence[str], table: Mapping[str, object]
+) -> tuple[tuple[str, ...], set[int]]:
     """Map elongated tokens not in ``table`` ("sooo", "haaappy") to a form that is.
 
     Runs of three or more letters become two ("goood" -> "good"), else one ("haaappy" ->
@@ -125,7 +114,7 @@ def _collapse_elongations(
                 out[j] = short
                 stretched.add(j)
                 break
-    return out, stretched
+    return tuple(out), stretched
 
 
 def load_lexicon(path: str | Path) -> dict[str, dict[str, float]]:
@@ -209,15 +198,15 @@ class LexiconEmotionEnricher:
         table["but"] = (_BUT, None, None)
         for p in _BOUNDARY:
             table[p] = (_BOUND, None, None)
-        multi: dict[str, list[tuple[list[str], Any]]] = {}
+        multi: dict[str, list[tuple[tuple[str, ...], Any]]] = {}
         for term, emotions in terms.items():
             payload = tuple((_E[e], w) for e, w in emotions.items())
-            tokens = _TOKEN.findall(term)
+            tokens = TOKEN_RE.findall(term)
             is_word = term[:1].isalnum() or term[:1] == "_"
             key = term.lower() if is_word else term
             if len(tokens) > 1 and is_word:
                 multi.setdefault(tokens[0].lower(), []).append(
-                    ([t.lower() for t in tokens[1:]], payload)
+                    (tuple(t.lower() for t in tokens[1:]), payload)
                 )
                 table.setdefault(tokens[0].lower(), (-1, None, None))
                 continue
@@ -238,20 +227,13 @@ class LexiconEmotionEnricher:
         check_texts(texts)
         table = self._table
         negated = self._negated
-        findall = _TOKEN.findall
-        elongated = _ELONGATED.search
-        lower = str.lower
+        elongated = _MAYBE_ELONGATED.search
         rows: list[int] = []
         cols: list[int] = []
         vals: list[float] = []
         boost = np.ones(len(texts))
         for r, text in enumerate(texts):
-            if "’" in text:
-                text = text.replace("’", "'")
-            if "\ufe0f" in text:
-                text = text.replace("\ufe0f", "")
-            tokens = findall(text)
-            lows = list(map(lower, tokens))
+            tokens, lows = tokenize(text)
             stretched: set[int] = set()
             if elongated(text) is not None:
                 lows, stretched = _collapse_elongations(lows, table)

@@ -3,13 +3,13 @@
 Without a model the enricher runs ``spacy.blank("en")`` (the rule-based English tokenizer)
 and an ``entity_ruler`` whose phrase patterns are the brands' surface forms, matched on
 lower-cased tokens (``NIKE``, ``Nike`` and ``nike`` are all the brand Nike). Only texts in
-which some surface form appears as consecutive runs of lower-cased letters and digits
-(`KeywordMatcher` over `word_pieces`, a dict lookup per word) go through spaCy; a text
-without one cannot match a pattern (unless spaCy's tokenizer splits a run of letters, as in
-"gon|na" or "3|pm", inside a brand name) and gets no entities,
-so the blank pipeline costs little more than the word scan. With a model (``en_core_web_sm``,
-a path, ...) every text goes through the model's entity recognizer, with the brand ruler
-placed before it so that brands win overlaps.
+which some surface form appears as consecutive lower-cased words (`KeywordMatcher` over
+`word_pieces`: a set test, then a dict lookup per word) go through spaCy. A text without
+one cannot match a pattern, except where spaCy's tokenizer splits a run of letters inside a
+brand name ("gon|na", "3|pm") or finds a brand inside what `TOKEN_RE` reads as one link;
+it gets no entities, so the blank pipeline costs little more than the word scan. With a
+model (``en_core_web_sm``, a path, ...) every text goes through the model's entity
+recognizer, with the brand ruler placed before it so that brands win overlaps.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Text helpers shared by the rule-based enrichers: input checks and keyword rules.
+"""Text helpers shared by the rule-based enrichers: input checks, one tokenizer, keyword rules.
+
+`tokenize` (and `words`, derived from it) are cached per text, so the lexicon, entity,
+intent and topic enrichers of one pipeline split each text of a batch once between them.
 
 `KeywordMatcher` counts, for each text, how often each label's rules fire. A rule is either a
 keyword phrase, matched on whole lower-cased words (``"credit card"`` matches "my Credit
@@ -21,8 +24,21 @@ from functools import lru_cache
 
 import numpy as np
 
-WORD_RE = re.compile(r"\w+(?:'\w+)*")
-"""Words: runs of letters, digits and underscores, with inner apostrophes (``don't``)."""
+TOKEN_RE = re.compile(
+    r"""
+    https?://\S+ | www\.\S+                                  # links, one token
+    | [#@]?\w+(?:'\w+)*                                     # words, #hashtags, @mentions
+                                                             # (and xD, T_T, o_O)
+    | >?(?<!\d)[:;=]['\-o^]?[()\[\]dDpPoO/\\|3&](?!\w)     # :) :-( :'( ;D :P :O >:(
+    | </?3 | \^_?\^ | ;_;                                     # <3 </3 ^_^ ;_;
+    | [.,;:!?]                                               # clause punctuation
+    | [\u2190-\u21ff\u2300-\u27bf\u2b00-\u2bff\u203c\u2049\u2139\U0001f000-\U0001faff]  # emoji
+    """,
+    re.VERBOSE,
+)
+"""The one tokenizer of the rule-based enrichers: links, words (with inner apostrophes, and
+a leading ``#`` or ``@``), emoticons, clause punctuation and emoji; everything else
+(spaces, other symbols) is skipped."""
 
 REGEX_PREFIX = "re:"
 
@@ -42,26 +58,45 @@ def rules_digest(rules: Mapping[str, Sequence[str]], *params: object) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-@lru_cache(maxsize=2048)
-def words(text: str) -> tuple[str, ...]:
-    """The lower-cased words of ``text`` as `KeywordMatcher` sees them.
-
-    Cached (the last 2,048 texts): the intent, topic and entity enrichers all read the words
-    of the same batch, and the cache lets them split each text once. A larger batch only
-    loses the sharing; results never depend on the cache.
-    """
+def normalise(text: str) -> str:
+    """``text`` with typographic apostrophes made plain and emoji variation selectors
+    dropped, as the tokenizer sees it."""
     if "’" in text:
         text = text.replace("’", "'")
-    return tuple(WORD_RE.findall(text.lower()))
+    if "\ufe0f" in text:
+        text = text.replace("\ufe0f", "")
+    return text
 
 
-def word_pieces(text: str) -> Sequence[str]:
-    """`words` split at apostrophes too ("at&t's" -> ``at``, ``t``, ``s``): every run of
-    letters and digits on its own."""
+@lru_cache(maxsize=2048)
+def tokenize(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The tokens of ``normalise(text)`` by `TOKEN_RE`, as written and lower-cased.
+
+    Cached (the last 2,048 texts), like `words`: the enrichers of a pipeline read the same
+    batch one after the other, and the cache lets them split each text once. A batch larger
+    than the cache only loses the sharing; results never depend on the cache.
+    """
+    tokens = tuple(TOKEN_RE.findall(normalise(text)))
+    return tokens, tuple(map(str.lower, tokens))
+
+
+@lru_cache(maxsize=2048)
+def words(text: str) -> tuple[str, ...]:
+    """The lower-cased words of ``text`` as `KeywordMatcher` sees them: the `tokenize`
+    tokens that are words, without a leading ``#``/``@`` (punctuation, emoticons and emoji
+    left out; a link stays one word, which no keyword matches)."""
+    lows = tokenize(text)[1]
+    return tuple(
+        [low[1:] if low[0] in "#@" else low for low in lows if low[0].isalnum() or low[0] in "#@_"]
+    )
+
+
+def word_pieces(text: str) -> tuple[str, ...]:
+    """`words` split at apostrophes too ("at&t's" -> ``at``, ``t``, ``s``)."""
     found = words(text)
     if "'" not in text and "’" not in text:
         return found
-    return [piece for word in found for piece in word.split("'")]
+    return tuple([piece for word in found for piece in word.split("'") if piece])
 
 
 class KeywordMatcher:
@@ -85,7 +120,7 @@ class KeywordMatcher:
         rules: Mapping[str, Sequence[str]],
         labels: Sequence[str],
         field: str,
-        tokenize: Callable[[str], Sequence[str]] | None = None,
+        tokenize: Callable[[str], tuple[str, ...]] | None = None,
     ):
         if not isinstance(rules, Mapping):
             raise ValueError(f"{field}: must be a mapping of label -> rules (got {rules!r})")
@@ -134,20 +169,19 @@ class KeywordMatcher:
         tokens = self._tokenize(text)
         by_first = self._by_first
         out: list[int] = []
-        i, n = 0, len(tokens)
-        while i < n:
-            candidates = by_first.get(tokens[i])
-            i += 1
-            if candidates is None:
-                continue
-            for rest, hit_labels in candidates:
-                if not rest:
-                    out.extend(hit_labels)
-                    break
-                if tuple(tokens[i : i + len(rest)]) == rest:
-                    out.extend(hit_labels)
-                    i += len(rest)
-                    break
+        if not by_first.keys().isdisjoint(tokens):
+            skip_to = 0
+            for j in [j for j, token in enumerate(tokens) if token in by_first]:
+                if j < skip_to:
+                    continue
+                for rest, hit_labels in by_first[tokens[j]]:
+                    if not rest:
+                        out.extend(hit_labels)
+                        break
+                    if tokens[j + 1 : j + 1 + len(rest)] == rest:
+                        out.extend(hit_labels)
+                        skip_to = j + 1 + len(rest)
+                        break
         for k, pattern in self._regexes:
             out.extend([k] * len(pattern.findall(text)))
         return out
