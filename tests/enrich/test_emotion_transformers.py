@@ -165,3 +165,16 @@ def test_missing_model_is_not_downloaded(tmp_path: Path) -> None:
         TransformersEmotionEnricher(str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="nothing is downloaded"):
         TransformersEmotionEnricher("alpharl-test/no-such-model-anywhere")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_clear_error(ekman_model: Path) -> None:
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        TransformersEmotionEnricher(str(ekman_model), device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu(ekman_model: Path) -> None:
+    cpu = as_matrix(TransformersEmotionEnricher(str(ekman_model)).enrich(TEXTS))
+    gpu = as_matrix(TransformersEmotionEnricher(str(ekman_model), device="cuda").enrich(TEXTS))
+    np.testing.assert_allclose(gpu, cpu, atol=1e-4)
