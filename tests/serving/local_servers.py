@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -132,6 +133,45 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _runnable_by(user: str, bindir: Path) -> Path:
+    """``bindir``, or a copy of its installation the user can run (e.g. a venv under /root).
+
+    The copy keeps the layout from the bin folder's grandparent down (pgserver's binaries
+    find their libraries at ``$ORIGIN/../../../pgserver.libs``).
+    """
+    try:
+        ok = (
+            subprocess.run(
+                [str(bindir / "postgres"), "--version"], user=user, capture_output=True, timeout=30
+            ).returncode
+            == 0
+        )
+    except OSError:
+        ok = False
+    if ok:
+        return bindir
+    base = bindir.parents[2]
+    rel = bindir.relative_to(base)
+    digest = hashlib.sha1(str(bindir).encode()).hexdigest()[:12]
+    copy = Path(tempfile.gettempdir()) / f"alpharl-pginstall-{digest}"
+    if not (copy / rel / "postgres").exists():
+        tmp = Path(tempfile.mkdtemp(prefix="alpharl-pginstall-"))
+        shutil.copytree(bindir.parent, tmp / rel.parent, symlinks=True)
+        for libs in base.glob(f"{rel.parts[0]}*.libs"):
+            shutil.copytree(libs, tmp / libs.name, symlinks=True)
+        for root, dirs, files in os.walk(tmp):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    os.chmod(path, os.stat(path).st_mode | 0o055)
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, copy)
+        except OSError:  # another process made it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return copy / rel
+
+
 class PostgresServer:
     """A PostgreSQL cluster on 127.0.0.1 (trust auth, user ``postgres``) in a temporary folder.
 
@@ -154,6 +194,7 @@ class PostgresServer:
             pw = pwd.getpwnam(self.user)
             os.chmod(self.dir, 0o700)
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.bindir = _runnable_by(self.user, bindir)
 
     def _run(self, *args: str) -> None:
         out = subprocess.run(
