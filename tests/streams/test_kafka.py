@@ -142,7 +142,7 @@ def test_sink_round_trips_enriched_posts(kafka_broker: Any, fmt: str) -> None:
     sink.write(table.slice(30))
     sink.close()
     msgs = read_topic(bs, topic, sink.messages)
-    back = decode_enriched([m.value() for m in msgs], fmt)
+    back = decode_enriched([m.value() for m in msgs])
     assert back.schema == ENRICHED_POST_SCHEMA
     assert back.sort_by("id").equals(table.sort_by("id"))
     if fmt == "json":
@@ -161,10 +161,11 @@ def test_undelivered_records_make_flush_raise() -> None:
     sink = KafkaEnrichedSink(
         f"127.0.0.1:{free_port()}",  # nothing listens there
         "enriched",
+        format="json",
         client_config={"message.timeout.ms": 1000},
     )
     sink.write(_enriched(3))
-    with pytest.raises(KafkaDeliveryError, match=r"sink topic 'enriched': 3 record\(s\) failed"):
+    with pytest.raises(KafkaDeliveryError, match=r"sink topic 'enriched': 3 message\(s\) failed"):
         sink.flush()
 
 

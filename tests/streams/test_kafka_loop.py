@@ -31,7 +31,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
 
-def _overrides(bs: str, topic: str, out: str, group: str, tagger: str) -> list[str]:
+def _overrides(
+    bs: str, topic: str, out: str, group: str, tagger: str, fmt: str = "json"
+) -> list[str]:
     fast = [f"+stream.consumer_config.{k}={v}" for k, v in FAST_GROUP.items()]
     return [
         "stream=kafka",
@@ -45,6 +47,7 @@ def _overrides(bs: str, topic: str, out: str, group: str, tagger: str) -> list[s
         *fast,
         f"sink.bootstrap_servers={bs}",
         f"sink.topic={out}",
+        f"sink.format={fmt}",
         f"enrich.enrichers=[{tagger}]",
     ]
 
@@ -69,7 +72,7 @@ def test_loop_enriches_a_topic_into_the_sink(
     cfg = compose_task(
         "enrich",
         [
-            *_overrides(bs, topic, out, "loop", "{_target_:kafka_toys.WordTagger}"),
+            *_overrides(bs, topic, out, "loop", "{_target_:kafka_toys.WordTagger}", "arrow"),
             "stream_batch_size=8",
         ],
         small=False,
@@ -79,8 +82,11 @@ def test_loop_enriches_a_topic_into_the_sink(
     assert (stats.read, stats.enriched, stats.dead_letters, stats.committed) == (42, 40, 2, 42)
     assert stats.batches >= 42 // 8
     assert sum(committed(bs, "loop", topic).values()) == 42
-    table = decode_enriched([m.value() for m in read_topic(bs, out, 40)])
+    messages = read_topic(bs, out, stats.batches)
+    assert len(messages) == stats.batches  # one Arrow IPC batch per loop batch
+    table = decode_enriched([m.value() for m in messages])
     rows = {r["id"]: r for r in table.to_pylist()}
+    assert table.num_rows == 40
     assert set(rows) == {f"p{i}" for i in range(42) if i % 21 != 20}
     assert rows["p1"]["sentiment_compound"] == pytest.approx(0.5)  # "... is good"
     assert rows["p3"]["sentiment_compound"] == pytest.approx(-0.5)  # "... is bad"
@@ -137,11 +143,14 @@ def test_crash_between_produce_and_commit_produces_that_batch_again(kafka_broker
     pipeline = Pipeline([WordTagger()])
     crashing = CrashBeforeCommit(bs, topic, crash_at=3, **common)
     with pytest.raises(KeyboardInterrupt):
-        enrich_to_sink(crashing, pipeline, KafkaEnrichedSink(bs, out), batch_size=4)
+        enrich_to_sink(crashing, pipeline, KafkaEnrichedSink(bs, out, format="json"), batch_size=4)
     assert committed(bs, "between", topic) == {0: 8}  # two batches; the third was produced
 
     stats = enrich_to_sink(
-        KafkaStream(bs, topic, **common), pipeline, KafkaEnrichedSink(bs, out), batch_size=4
+        KafkaStream(bs, topic, **common),
+        pipeline,
+        KafkaEnrichedSink(bs, out, format="json"),
+        batch_size=4,
     )
     assert stats.read == 12  # p8..p19
     ids = [
