@@ -85,6 +85,7 @@ class TrainTaskConfig:
     enrich: Any = None
     env: Any = None
     click_model: Any = None
+    creatives: Any = None
     agent: Any = None
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     seed: int = 0

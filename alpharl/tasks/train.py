@@ -46,11 +46,32 @@ def agent_name(cfg: DictConfig) -> str:
     return str(algo) if algo else target
 
 
-def build_env(cfg: DictConfig, posts: pa.Table) -> Any:
-    """The environment of ``cfg.env`` on an enriched table, with ``cfg.click_model``."""
+def build_catalog(cfg: DictConfig, run: Any = None) -> list[Any] | None:
+    """The creatives ``cfg.creatives`` generates (logged to ``run``), or None for the env's.
+
+    ``cfg.creatives`` is a partial of `alpharl.creatives.generated.generate_catalog`
+    (``creatives=template`` or ``creatives=llm``).
+    """
+    if cfg.get("creatives") is None:
+        return None
+    generate = instantiate(cfg.creatives, _convert_="all")
+    return list(generate(run=run))
+
+
+def build_env(cfg: DictConfig, posts: pa.Table, catalog: list[Any] | None = None) -> Any:
+    """The environment of ``cfg.env`` on an enriched table, with ``cfg.click_model``.
+
+    Args:
+        cfg: A composed ``train`` config.
+        posts: The enriched stream.
+        catalog: Creatives (`alpharl.schema.Creative`) replacing ``cfg.env.catalog``.
+    """
     import envs  # noqa: F401  (registers the environments)
+    from alpharl.creatives.catalog import catalog_to_dicts
 
     kwargs = to_container(cfg.env)
+    if catalog is not None:
+        kwargs["catalog"] = catalog_to_dicts(catalog)
     env_class = resolve_target(str(kwargs.pop("_target_")))
     click_model = to_container(cfg.click_model) if cfg.get("click_model") else None
     # Not hydra's instantiate: the click model's `_target_` is for the env to build with
@@ -101,7 +122,7 @@ def train(cfg: DictConfig, parent_run_id: str | None = None) -> tuple[RunMetrics
         run.log_config(to_container(cfg))
         stream = enriched_stream(cfg)
         run.log_dict(stream.manifest, "data/enriched_stream_manifest.json")
-        env = build_env(cfg, stream.table)
+        env = build_env(cfg, stream.table, build_catalog(cfg, run))
         agent = build_agent(cfg, env)
         no_ad = int(env.action_space.n) - 1
         metrics = StepMetrics(int(cfg.steps), no_ad, run.metrics, int(cfg.tracking.log_every))

@@ -98,3 +98,18 @@ def test_an_unknown_top_level_key_is_refused_by_the_schema(compose_task) -> None
 def test_a_wrongly_typed_value_is_refused_by_the_schema(compose_task) -> None:
     with pytest.raises(ConfigCompositionException, match="steps"):
         compose_task("train", ["steps=many"])
+
+
+def test_a_generated_catalog_replaces_the_env_catalog_and_is_logged(compose_task, tmp_path) -> None:
+    import mlflow
+
+    from alpharl.tasks.train import train
+
+    cfg = compose_task("train", ["creatives=template", "steps=100", "env.horizon=50"])
+    _, result = train(cfg)
+    env = result.env.unwrapped
+    assert env.n_creatives == 7  # one template creative per emotion target
+    assert sorted(c.emotion_target for c in env.catalog) == sorted(cfg.creatives.emotion_targets)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    logged = {a.path for a in client.list_artifacts(result.run_id, "creatives")}
+    assert "creatives/catalog.json" in logged
