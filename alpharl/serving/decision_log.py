@@ -20,8 +20,10 @@ it off on the writer and checkpoints (``PASSIVE``: never blocks writers or reade
 background thread every ``checkpoint_interval_s`` instead.
 
 Concurrency. FastAPI runs plain ``def`` routes in a thread pool. All writes go through
-one connection guarded by a lock (SQLite admits one writer at a time anyway, and a
-write is tens of microseconds), and each transaction that reads before it writes starts
+one connection guarded by a lock (SQLite admits one writer at a time anyway), and
+concurrent `DecisionLog.append` calls share commits (group commit: rows that queue while
+a commit runs are committed together by the next writer, each caller returning once its
+own row's transaction has committed). Each transaction that reads before it writes starts
 with ``BEGIN IMMEDIATE``, so it is atomic across processes too (``--workers``). Reads
 (export, experiment statistics) use one connection per thread, which under WAL never
 block the writer.
@@ -160,6 +162,15 @@ class DecisionRecord:
         )
 
 
+@dataclass(slots=True)
+class _Pending:
+    """A row waiting for a group commit (see `DecisionLog.append`)."""
+
+    params: tuple[Any, ...]
+    done: bool = False
+    error: BaseException | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class FeedbackResult:
     """The outcome of `DecisionLog.record_feedback`."""
@@ -212,6 +223,8 @@ class DecisionLog:
         self.synchronous = synchronous
         self._busy_ms = int(busy_timeout_ms)
         self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -290,12 +303,66 @@ class DecisionLog:
             conn.execute("COMMIT")
 
     def append(self, record: DecisionRecord) -> None:
-        """Commit one decision; when this returns, the row is durable (see module doc)."""
-        params = record.as_params()
+        """Commit one decision; when this returns, the row is durable (see module doc).
+
+        Group commit: a thread that finds the writer busy queues its row; the next thread
+        to get the writer commits every queued row in one transaction, and each caller
+        returns only once the transaction holding its row has committed. One commit's
+        cost (a WAL append of the touched pages) is so shared by concurrent requests.
+
+        Raises:
+            sqlite3.Error: This row could not be written (others in its group still are).
+            RuntimeError: The log is closed.
+        """
+        slot = _Pending(record.as_params())
+        with self._queue_lock:
+            self._queue.append(slot)
         with self._write_lock:
-            if self._closed:
-                raise RuntimeError(f"{self.path}: the decision log is closed")
-            self._writer.execute(_INSERT, params)  # autocommit: one statement, one commit
+            if not slot.done:
+                if self._closed:
+                    raise RuntimeError(f"{self.path}: the decision log is closed")
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(group)
+        if slot.error is not None:
+            raise slot.error
+
+    def _commit_group(self, group: list[_Pending]) -> None:
+        """Insert the queued rows in one transaction (the caller holds the write lock).
+
+        Every row of ``group`` leaves done: committed, or with the error that kept it out.
+        """
+        conn = self._writer
+        try:
+            if len(group) == 1:
+                conn.execute(_INSERT, group[0].params)  # autocommit: one statement, one commit
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(_INSERT, [p.params for p in group])
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            for pending in group:
+                pending.done = True
+        except sqlite3.Error as exc:
+            if len(group) == 1:
+                group[0].error = exc
+            else:  # one bad row must not fail its group: commit them one by one
+                for pending in group:
+                    try:
+                        conn.execute(_INSERT, pending.params)
+                    except sqlite3.Error as row_exc:
+                        pending.error = row_exc
+                    pending.done = True
+        finally:
+            for pending in group:
+                if not pending.done:
+                    pending.done = True
+                    pending.error = pending.error or RuntimeError(
+                        f"{self.path}: the decision was not committed (the commit was interrupted)"
+                    )
 
     def append_many(self, records: Sequence[DecisionRecord]) -> None:
         """Commit several decisions in one transaction (all or none)."""

@@ -278,3 +278,46 @@ def test_read_only_reader_matches_the_log_and_never_writes(tmp_path: Path) -> No
     (tmp_path / "junk.db").write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(ValueError, match="not an AlphaRL decision log"):
         read_logged_feedback(tmp_path / "junk.db")
+
+
+def test_concurrent_appends_share_a_commit_and_a_bad_row_fails_alone(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "d.db")
+    first = _record(0)
+    log.append(first)
+    sizes: list[int] = []
+    commit_group = log._commit_group
+
+    def recording(group):  # type: ignore[no-untyped-def]
+        sizes.append(len(group))
+        commit_group(group)
+
+    log._commit_group = recording  # type: ignore[method-assign]
+    fields = {f: getattr(first, f) for f in first.__slots__}
+    duplicate = DecisionRecord(**(fields | {"user_id": "dup"}))  # same decision_id as `first`
+    records = [_record(i) for i in range(1, 8)] + [duplicate]
+    errors: dict[int, BaseException] = {}
+
+    def send(i: int) -> None:
+        try:
+            log.append(records[i])
+        except sqlite3.Error as exc:
+            errors[i] = exc
+
+    log._write_lock.acquire()  # a commit in progress: the appends queue behind it
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(records))]
+    for th in threads:
+        th.start()
+    deadline = time.monotonic() + 10
+    while len(log._queue) < len(records) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    log._write_lock.release()
+    for th in threads:
+        th.join(10)
+    assert sizes[0] == len(records)  # the whole queue went in one group
+    assert list(errors) == [len(records) - 1]
+    assert isinstance(errors[len(records) - 1], sqlite3.IntegrityError)
+    assert log.count() == 8  # first + the seven good rows of the group
+    assert log.get(first.decision_id)["user_id"] == "u0"  # type: ignore[index]
+    log.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        log.append(_record(99))
