@@ -110,6 +110,35 @@ class _Transport(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
+def bearer_token(env: str) -> str:
+    """The bearer token from environment variable ``env``.
+
+    Raises:
+        RuntimeError: naming the variable (never a value) when it is unset or empty.
+    """
+    token = os.environ.get(env)
+    if not token:
+        raise RuntimeError(
+            f"{env}: environment variable is not set; export your X API bearer token there "
+            "(it is never read from a config file)"
+        )
+    return token
+
+
+def prepare_tweepy_client(client: Any, token: str, api_url: str, timeout_s: float) -> Any:
+    """Route a tweepy client's requests through `_Transport` and redact its token from logs.
+
+    Works for `tweepy.Client` and `tweepy.StreamingClient` (both send everything through
+    ``client.session``). Returns the client.
+    """
+    client.session.mount(TWEEPY_HOST, _Transport(api_url, timeout_s))
+    for name in ("tweepy.client", "tweepy.streaming"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _Redact) and f.secret == token for f in logger.filters):
+            logger.addFilter(_Redact(token))
+    return client
+
+
 @dataclass
 class _Page:
     status: int
@@ -239,20 +268,11 @@ class XRecentSearchStream:
     def _client(self) -> Any:
         import tweepy
 
-        token = os.environ.get(self.bearer_token_env)
-        if not token:
-            raise RuntimeError(
-                f"{self.bearer_token_env}: environment variable is not set; export your X API "
-                "bearer token there (it is never read from a config file)"
-            )
+        token = bearer_token(self.bearer_token_env)
         client = tweepy.Client(
             bearer_token=token, return_type=requests.Response, wait_on_rate_limit=False
         )
-        client.session.mount(TWEEPY_HOST, _Transport(self.api_url, self.timeout_s))
-        tweepy_log = logging.getLogger("tweepy.client")
-        if not any(isinstance(f, _Redact) and f.secret == token for f in tweepy_log.filters):
-            tweepy_log.addFilter(_Redact(token))
-        return client
+        return prepare_tweepy_client(client, token, self.api_url, self.timeout_s)
 
     # ------------------------------------------------------------------ requests
 
