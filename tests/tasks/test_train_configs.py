@@ -113,3 +113,11 @@ def test_a_generated_catalog_replaces_the_env_catalog_and_is_logged(compose_task
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
     logged = {a.path for a in client.list_artifacts(result.run_id, "creatives")}
     assert "creatives/catalog.json" in logged
+
+
+def test_an_experiment_sets_top_level_values_and_overrides_still_win(compose_task) -> None:
+    cfg = compose_task("train", ["experiment=bandits_vs_dqn"])
+    assert cfg.steps == 30000  # the experiment's value, not train.yaml's
+    assert cfg.env.budget == 4.0
+    cfg = compose_task("train", ["experiment=bandits_vs_dqn", "steps=10"])
+    assert cfg.steps == 10
