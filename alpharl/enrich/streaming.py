@@ -57,7 +57,9 @@ class LoopStats:
     dead_letters: int = 0
     committed: int = 0
     seconds: float = 0.0
+    """From the start to the end of the last batch (a final idle wait is not counted)."""
     stream: StreamStats = field(default_factory=StreamStats)
+    last_batch_end: float | None = field(default=None, repr=False)
 
     @property
     def posts_per_s(self) -> float:
@@ -98,6 +100,7 @@ def _run_committing(
             source.commit(batch)
             stats.committed += batch.n_messages
             stats.batches += 1
+            stats.last_batch_end = time.perf_counter()
     finally:
         source.close()
 
@@ -121,6 +124,7 @@ def _run_plain(
         stats.read += len(chunk)
         stats.enriched += enriched.num_rows
         stats.batches += 1
+        stats.last_batch_end = time.perf_counter()
 
 
 def enrich_to_sink(
@@ -155,7 +159,7 @@ def enrich_to_sink(
         else:
             _run_plain(source, pipeline, sink, batch_size, max_batches, stats)
     finally:
-        stats.seconds = time.perf_counter() - start
+        stats.seconds = (stats.last_batch_end or time.perf_counter()) - start
         stream_stats = getattr(source, "stats", None)
         if isinstance(stream_stats, StreamStats):
             stats.stream = stream_stats
