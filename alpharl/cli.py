@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "evaluate": "alpharl.tasks.evaluate:main",
     "promote": "alpharl.tasks.promote:main",
     "serve": "alpharl.tasks.serve:main",
+    "simulate": "alpharl.tasks.simulate:main",
 }
 
 USAGE = "usage: alpharl {" + ",".join(TASKS) + "} [hydra overrides] [--multirun] [--help]"

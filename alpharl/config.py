@@ -196,6 +196,25 @@ class ServeTaskConfig:
     fatigue_half_life_hours: float = 24.0
 
 
+@dataclass
+class SimulateTaskConfig:
+    """Schema of ``configs/simulate.yaml``: the world of ``train`` plus the server to use."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    stream: Any = None
+    enrich: Any = None
+    env: Any = None
+    click_model: Any = None
+    seed: int = 0
+    progress: bool = False
+    use_cache: bool = True
+    url: str = "http://127.0.0.1:8000"
+    n_requests: int = 1000
+    feedback: bool = True
+    api_key_env: str | None = "ALPHARL_SERVE_API_KEY"
+    timeout_s: float = 10.0
+
+
 def register_schemas() -> None:
     """Register each task's schema in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
@@ -205,6 +224,7 @@ def register_schemas() -> None:
     cs.store(name="evaluate_schema", node=EvaluateTaskConfig)
     cs.store(name="promote_schema", node=PromoteTaskConfig)
     cs.store(name="serve_schema", node=ServeTaskConfig)
+    cs.store(name="simulate_schema", node=SimulateTaskConfig)
 
 
 def _nodes_with_target(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:

@@ -4,12 +4,12 @@ Two policies are trained by the `alpharl train` task on one simulated world and
 registered: a briefly trained linear epsilon-greedy one (it explores, with exact
 propensities) becomes the champion, a longer trained LinUCB one the challenger. The
 champion is served by ``alpharl serve`` in a real uvicorn process on 127.0.0.1. Simulated
-people from the `AdDeliveryEnv` ask ``/v1/decide`` with their raw context and eligible
-creatives, and send ``/v1/feedback`` with clicks drawn from the environment's true click
-probabilities of the served creative. The served decision log then becomes logged
-feedback; the challenger's off-policy estimates must cover its true value in the
-simulator (its action distribution times the true click probabilities, on the very
-contexts served), and ``promote --if-better`` must promote the better challenger and
+people from the `AdDeliveryEnv` (``alpharl simulate``) ask ``/v1/decide`` with their raw
+context and eligible creatives, and send ``/v1/feedback`` with clicks drawn from the
+environment's true click probabilities of the served creative. The served decision log
+then becomes logged feedback; the challenger's off-policy estimates must cover its true
+value in the simulator (its action distribution times the true click probabilities, on
+the very contexts served), and ``promote --if-better`` must promote the better challenger and
 refuse the worse (old) champion back.
 """
 
@@ -30,6 +30,7 @@ import pytest
 
 from alpharl.tasks.evaluate import evaluate
 from alpharl.tasks.promote import PROMOTED, REFUSED, promote
+from alpharl.tasks.simulate import simulate
 from alpharl.tasks.train import train
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,6 @@ WORLD = [
     "env.horizon=500",
     "click_model.base_rate_logit_mean=-1.5",
     "click_model.congruence=2.0",
-    "seed=0",
 ]
 
 
@@ -101,54 +101,7 @@ class Server:
         self._log.close()
 
 
-def _simulate_users(env: Any, url: str, api_key: str, n: int, seed: int) -> dict[str, Any]:
-    """People from the env ask for decisions and click with the env's true probabilities."""
-    rng = np.random.default_rng(seed)
-    ids = [c.id for c in env.unwrapped.catalog]
-    k = len(ids)
-    contexts, masks, probs, actions, clicks = [], [], [], [], []
-    obs, info = env.reset(seed=seed)
-    with httpx.Client(base_url=url, timeout=10.0) as client:
-        for i in range(n):
-            mask = np.asarray(info["action_mask"], dtype=bool)
-            body = {
-                "user_id": f"p{i}",
-                "context": obs.astype(float).tolist(),
-                "eligible_creatives": [ids[a] for a in range(k) if mask[a]],
-            }
-            answer = client.post("/v1/decide", json=body)
-            assert answer.status_code == 200, answer.text
-            decision = answer.json()
-            action = int(decision["action"])
-            assert mask[action], (decision, mask)
-            clicked = bool(rng.random() < float(info["click_probs"][action]))
-            feedback = {"decision_id": decision["decision_id"], "click": clicked}
-            fb = client.post("/v1/feedback", json=feedback, headers={"X-API-Key": api_key})
-            assert fb.status_code == 200, fb.text
-            contexts.append(obs.copy())
-            masks.append(mask)
-            probs.append(np.array(info["click_probs"], dtype=np.float64))
-            actions.append(action)
-            clicks.append(clicked)
-            obs, _, terminated, truncated, info = env.step(action)
-            if terminated or truncated:
-                obs, info = env.reset()
-    return {
-        "contexts": np.stack(contexts).astype(np.float64),
-        "masks": np.stack(masks),
-        "click_probs": np.stack(probs),
-        "actions": np.array(actions),
-        "clicks": np.array(clicks, dtype=float),
-    }
-
-
-def _true_value(policy: Any, served: dict[str, Any]) -> float:
-    """The policy's exact expected clicks per decision on the served contexts."""
-    pi = policy.action_probabilities(served["contexts"], served["masks"])
-    return float((pi * served["click_probs"]).sum(axis=1).mean())
-
-
-def test_the_loop(compose_task, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_the_loop(compose_task, tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from alpharl.tracking.models import get_version_by_alias, get_version_tags
     from alpharl.tracking.store import tracking_uri_for
 
@@ -157,10 +110,16 @@ def test_the_loop(compose_task, tmp_path: Path, capsys: pytest.CaptureFixture[st
     _, weak = train(
         compose_task(
             "train",
-            ["agent=linear_epsilon_greedy", "agent.exploration.epsilon=0.5", "steps=300", *WORLD],
+            [
+                "agent=linear_epsilon_greedy",
+                "agent.exploration.epsilon=0.5",
+                "steps=300",
+                "seed=0",
+                *WORLD,
+            ],
         )
     )
-    _, strong = train(compose_task("train", ["agent=linucb", "steps=4000", *WORLD]))
+    _, strong = train(compose_task("train", ["agent=linucb", "steps=4000", "seed=0", *WORLD]))
     assert (weak.model_version, strong.model_version) == ("1", "2")
 
     # 2. Promote: the exploring policy serves as champion, LinUCB waits as challenger.
@@ -175,7 +134,10 @@ def test_the_loop(compose_task, tmp_path: Path, capsys: pytest.CaptureFixture[st
     server = Server(tmp_path, runs, api_key)
     try:
         server.wait_ready()
-        served = _simulate_users(strong.env, server.url, api_key, N_ROUNDS, seed=7)
+        monkeypatch.setenv("ALPHARL_SERVE_API_KEY", api_key)
+        sim = compose_task("simulate", [f"url={server.url}", f"n_requests={N_ROUNDS}", "seed=7",
+                                        *WORLD])  # fmt: skip
+        served = simulate(sim)
         metrics = httpx.get(f"{server.url}/metrics").text
     finally:
         server.stop()
@@ -192,13 +154,14 @@ def test_the_loop(compose_task, tmp_path: Path, capsys: pytest.CaptureFixture[st
     )  # fmt: skip
     fb = result.feedback
     assert (fb.n_rounds, fb.n_excluded) == (N_ROUNDS, 0)
-    np.testing.assert_array_equal(fb.action, served["actions"])
-    np.testing.assert_array_equal(fb.reward, served["clicks"])
-    np.testing.assert_allclose(fb.context, served["contexts"], rtol=1e-6)
+    np.testing.assert_array_equal(fb.action, served.actions)
+    np.testing.assert_array_equal(fb.reward, served.clicks)
+    np.testing.assert_allclose(fb.context, served.contexts, rtol=1e-6)
     assert fb.action_mask is not None
-    np.testing.assert_array_equal(fb.action_mask, served["masks"])
-    truth = {"challenger": _true_value(strong.agent.export(), served)}
-    truth["champion"] = _true_value(weak.agent.export(), served)
+    np.testing.assert_array_equal(fb.action_mask, served.masks)
+    assert set(served.versions) == {"1"}
+    truth = {"challenger": served.true_value(strong.agent.export())}
+    truth["champion"] = served.true_value(weak.agent.export())
     table = result.table().set_index(["policy", "estimator"])
     report = []
     for key, arm in (("alpharl-policy.v2", "challenger"), ("alpharl-policy.v1", "champion")):
