@@ -20,7 +20,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -137,13 +136,6 @@ def prepare_tweepy_client(client: Any, token: str, api_url: str, timeout_s: floa
         if not any(isinstance(f, _Redact) and f.secret == token for f in logger.filters):
             logger.addFilter(_Redact(token))
     return client
-
-
-@dataclass
-class _Page:
-    status: int
-    headers: Mapping[str, str]
-    body: Any
 
 
 class XRecentSearchStream:
@@ -287,8 +279,8 @@ class XRecentSearchStream:
         except (KeyError, TypeError, ValueError):
             return None
 
-    def _request(self, client: Any, params: dict[str, Any]) -> _Page:
-        """One search request, retried through rate limits and transient failures."""
+    def _request(self, client: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """One search request's JSON document, retried through rate limits and failures."""
         import tweepy
 
         failures = 0
@@ -340,7 +332,7 @@ class XRecentSearchStream:
                 failures += 1
                 self._retry(failures, ValueError("payload is not a JSON object"))
                 continue
-            return _Page(resp.status_code, headers, body)
+            return body
 
     def _retry(self, failures: int, exc: BaseException) -> None:
         self.retries += 1
@@ -395,10 +387,10 @@ class XRecentSearchStream:
                 params["since_id"] = self.since_id
             if next_token is not None:
                 params["next_token"] = next_token
-            page = self._request(client, params)
+            body = self._request(client, params)
             page_no += 1
-            body = page.body
-            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+            raw_meta = body.get("meta")
+            meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
             if newest is None and meta.get("newest_id") is not None:
                 newest = str(meta["newest_id"])
             for err in body.get("errors") or ():

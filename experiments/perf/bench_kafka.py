@@ -32,9 +32,9 @@ from alpharl.enrich.inputs import posts_table
 from alpharl.enrich.pipeline import default_pipeline
 from alpharl.enrich.streaming import enrich_to_sink
 from alpharl.streams import SyntheticStream
-from alpharl.streams.kafka import (
+from alpharl.streams.kafka import KafkaStream
+from alpharl.streams.kafka_sink import (
     KafkaEnrichedSink,
-    KafkaStream,
     encode_enriched_arrow,
     encode_enriched_json,
 )

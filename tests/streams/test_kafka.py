@@ -15,14 +15,8 @@ from kafka_toys import WordTagger
 from alpharl.enrich.inputs import posts_table
 from alpharl.enrich.pipeline import Pipeline
 from alpharl.schema import ENRICHED_POST_SCHEMA, Post
-from alpharl.streams.kafka import (
-    REASON_HEADER,
-    KafkaDeliveryError,
-    KafkaEnrichedSink,
-    KafkaStream,
-    decode_enriched,
-    flat_config,
-)
+from alpharl.streams.kafka import REASON_HEADER, KafkaDeliveryError, KafkaStream, flat_config
+from alpharl.streams.kafka_sink import KafkaEnrichedSink, decode_enriched
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,8 @@ from kafka_toys import WordTagger
 
 from alpharl.enrich.pipeline import Pipeline
 from alpharl.enrich.streaming import enrich_to_sink
-from alpharl.streams.kafka import KafkaEnrichedSink, KafkaStream, decode_enriched
+from alpharl.streams.kafka import KafkaStream
+from alpharl.streams.kafka_sink import KafkaEnrichedSink, decode_enriched
 from alpharl.tasks.enrich import enrich_to_sink_task
 
 pytestmark = pytest.mark.integration
