@@ -223,8 +223,8 @@ class SB3Agent:
         self.model = model
         self.n_actions = int(env.action_space.n)  # type: ignore[attr-defined]
         self.n_features = int(env.observation_space.shape[0])  # type: ignore[index]
-        if self._logger is not None:
-            model.set_logger(self._logger)
+        # Without a logger of ours SB3 would make one writing to a new /tmp/SB3-<date> folder.
+        model.set_logger(self._logger or Logger(folder=None, output_formats=[]))
 
     def _require_model(self) -> BaseAlgorithm:
         if self.model is None:
