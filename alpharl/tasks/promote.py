@@ -231,7 +231,9 @@ def promote(cfg: DictConfig) -> PromotionOutcome:
         set_alias(name, alias, candidate, store)
     for key, value in outcome.tags().items():
         set_version_tag(name, candidate, key, value, store)
-    log.info("%s", outcome.render())
+    log.info(
+        "%s: %s version %s -> @%s (%s)", outcome.decision, name, candidate, alias, outcome.reason
+    )
     return outcome
 
 

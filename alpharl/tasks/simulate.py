@@ -160,6 +160,7 @@ def _post(http: Any, path: str, body: dict[str, Any], headers: dict[str, str]) -
 
 def main(cfg: DictConfig) -> Any:
     """Hydra entry point: simulate and print the summary."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     result = simulate(cfg)
     print(result.render())
     return result
