@@ -22,6 +22,7 @@ from alpharl.features.profiles import (
     N_PROFILE_VALUES,
     PROFILE_VALUE_COLUMNS,
     ProfileState,
+    column_into,
     decayed_profiles,
     profile_values,
 )
@@ -83,11 +84,14 @@ class PostColumns:
 
 
 def _column_f32(table: pa.Table, names: tuple[str, ...]) -> np.ndarray:
+    """``(n, k)`` float32, column-major (each column contiguous, as the blocks read it)."""
     missing = [c for c in names if c not in table.column_names]
     if missing:
         raise ValueError(f"table: missing enrichment columns {missing}")
-    cols = [table.column(c).to_numpy().astype(np.float32, copy=False) for c in names]
-    return np.stack(cols, axis=1) if table.num_rows else np.zeros((0, len(names)), np.float32)
+    out = np.empty((len(names), table.num_rows), dtype=np.float32)
+    for row, name in zip(out, names, strict=True):
+        column_into(row, table.column(name))
+    return out.T
 
 
 def time_us_of(table: pa.Table) -> np.ndarray:
@@ -130,6 +134,11 @@ class Featurizer:
         self._profile_cols = np.concatenate(
             [self._emo_idx, [_COMPOUND], len(EMOTIONS) + 1 + self._int_idx]
         ).astype(np.int64)
+        first = int(self._profile_cols[0])
+        contiguous = np.array_equal(self._profile_cols, first + np.arange(self._profile_cols.size))
+        self._profile_slice = slice(first, first + self._profile_cols.size) if contiguous else None
+        self._profile_low = np.zeros(self._profile_cols.size)
+        self._profile_low[len(self._emo_idx)] = -1.0  # the compound score
 
     # ------------------------------------------------------------ canonical inputs
 
@@ -166,36 +175,37 @@ class Featurizer:
     def post_block(self, table: pa.Table | PostColumns) -> np.ndarray:
         """The post-derived blocks (``post``, ``topic``, ``time`` in spec order), ``(n, k)``.
 
+        The array is column-major (each feature contiguous); `assemble` lays it out.
+
         Args:
             table: An enriched Arrow table, or its `PostColumns`.
         """
         cols = table if isinstance(table, PostColumns) else self.post_columns(table)
-        n = len(cols)
-        parts = []
+        out = np.empty((self._post_width, len(cols)), dtype=np.float32)  # feature-major
+        row = 0
         for block in self._post_blocks:
             if block == "post":
-                sent = np.clip(cols.sentiment, 0.0, 1.0)
-                sent[:, 0] = np.clip(cols.sentiment[:, 0], -1.0, 1.0)
-                emo = np.clip(cols.emotions[:, self._emo_idx], 0.0, 1.0)
-                intent = np.clip(cols.intents[:, self._int_idx], 0.0, 1.0)
-                parts += [sent, emo, intent]
+                np.clip(cols.sentiment[:, 0], -1.0, 1.0, out=out[row])
+                for j in range(1, 4):
+                    np.clip(cols.sentiment[:, j], 0.0, 1.0, out=out[row + j])
+                row += 4
+                for values, idx in ((cols.emotions, self._emo_idx), (cols.intents, self._int_idx)):
+                    for j in idx.tolist():
+                        np.clip(values[:, j], 0.0, 1.0, out=out[row])
+                        row += 1
             elif block == "topic":
-                onehot = np.zeros((n, len(self.spec.topics)), dtype=np.float32)
-                known = cols.topic_index >= 0
-                onehot[np.flatnonzero(known), cols.topic_index[known]] = 1.0
-                parts.append(onehot)
+                for t in range(len(self.spec.topics)):
+                    np.equal(cols.topic_index, t, out=out[row])
+                    row += 1
             else:  # time
-                tod = np.mod(cols.time_us, _US_PER_DAY).astype(np.float64)
+                day = np.floor_divide(cols.time_us, _US_PER_DAY)
+                tod = (cols.time_us - day * _US_PER_DAY).astype(np.float64)  # time_us mod day
                 angle = (2.0 * np.pi / _US_PER_DAY) * tod
-                weekday = (np.floor_divide(cols.time_us, _US_PER_DAY) + 3) % 7  # 0 = Monday
-                parts += [
-                    np.sin(angle)[:, None],
-                    np.cos(angle)[:, None],
-                    (weekday >= 5).astype(np.float32)[:, None],
-                ]
-        if not parts:
-            return np.zeros((n, 0), dtype=np.float32)
-        return np.concatenate([p.astype(np.float32, copy=False) for p in parts], axis=1)
+                np.sin(angle, out=out[row])
+                np.cos(angle, out=out[row + 1])
+                np.greater_equal((day + 3) % 7, 5, out=out[row + 2])  # 0 = Monday
+                row += 3
+        return out.T
 
     def profile_block(self, means: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """The ``profile`` block from profile means ``(n, 13)`` and weights ``(n,)``.
@@ -211,13 +221,12 @@ class Featurizer:
                 f"means, weights: shapes must be (n, {N_PROFILE_VALUES}) and (n,) "
                 f"(got {m.shape}, {w.shape})"
             )
-        values = m[:, self._profile_cols]
-        n_emo = len(self._emo_idx)
-        lo = np.zeros(values.shape[1])
-        lo[n_emo] = -1.0
-        values = np.clip(values, lo, 1.0)
-        activity = np.clip(np.log1p(np.maximum(w, 0.0)) / math.log1p(ACTIVITY_CAP), 0.0, 1.0)
-        return np.concatenate([values, activity[:, None]], axis=1).astype(np.float32)
+        cols = self._profile_cols if self._profile_slice is None else self._profile_slice
+        out = np.empty((m.shape[0], self._profile_cols.size + 1), dtype=np.float32)
+        np.clip(m[:, cols], self._profile_low, 1.0, out=out[:, :-1])
+        activity = np.log1p(np.maximum(w, 0.0)) / math.log1p(ACTIVITY_CAP)
+        np.clip(activity, 0.0, 1.0, out=out[:, -1])
+        return out
 
     def campaign_block(
         self, budget_left_fraction: np.ndarray, time_left_fraction: np.ndarray
@@ -229,7 +238,10 @@ class Featurizer:
             raise ValueError(
                 f"budget_left_fraction, time_left_fraction: shapes {b.shape}, {t.shape}"
             )
-        return np.clip(np.stack([b, t], axis=1), 0.0, 1.0).astype(np.float32)
+        out = np.empty((b.shape[0], 2), dtype=np.float32)
+        np.clip(b, 0.0, 1.0, out=out[:, 0])
+        np.clip(t, 0.0, 1.0, out=out[:, 1])
+        return out
 
     def fatigue_block(self, fatigue: np.ndarray) -> np.ndarray:
         """The ``fatigue`` block ``(n, K)`` from decayed impression counts (clipped)."""
@@ -237,7 +249,7 @@ class Featurizer:
         k = self.spec.n_creatives
         if f.ndim != 2 or f.shape[1] != k:
             raise ValueError(f"fatigue: shape must be (n, {k}) (got {f.shape})")
-        return np.clip(f, 0.0, FATIGUE_CLIP).astype(np.float32)
+        return np.clip(f, 0.0, FATIGUE_CLIP, out=np.empty(f.shape, dtype=np.float32))
 
     # ------------------------------------------------------------ vectors
 
@@ -341,7 +353,8 @@ class Featurizer:
         codes, _ = user_codes(table)
         times_s = time_us_of(table).astype(np.float64) / 1e6
         half_life_s = self.spec.half_life_hours * 3600.0
-        return decayed_profiles(codes, times_s, profile_values(table), half_life_s)
+        values = profile_values(table, np.float32)  # decayed_profiles works in float64
+        return decayed_profiles(codes, times_s, values, half_life_s)
 
     def featurize_table(
         self,

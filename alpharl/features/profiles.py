@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -35,6 +36,9 @@ _LN2 = math.log(2.0)
 _REBASE_EXPONENT = 300.0
 """Largest exponent used inside one cumulative-sum segment (exp(300) ~ 2e130)."""
 
+_STEP_MIN_ELEMENTS = 512
+"""Columns x segments of a bucket from which its running sums step position by position."""
+
 
 def _check_half_life(half_life_s: float) -> float:
     if not (isinstance(half_life_s, int | float) and math.isfinite(half_life_s)):
@@ -44,17 +48,32 @@ def _check_half_life(half_life_s: float) -> float:
     return float(half_life_s)
 
 
-def profile_values(table: pa.Table) -> np.ndarray:
-    """The profile value vector of every row of an enriched table, ``(n, 13)`` float64.
+def profile_values(table: pa.Table, dtype: type = np.float64) -> np.ndarray:
+    """The profile value vector of every row of an enriched table, ``(n, 13)``.
 
     Args:
         table: An Arrow table with the columns of `PROFILE_VALUE_COLUMNS`.
+        dtype: ``np.float64`` (default) or ``np.float32``, the enrichment's own precision
+            (`decayed_profiles` computes in float64 either way).
     """
     missing = [c for c in PROFILE_VALUE_COLUMNS if c not in table.column_names]
     if missing:
         raise ValueError(f"table: missing enrichment columns {missing}")
-    cols = [table.column(c).to_numpy().astype(np.float64) for c in PROFILE_VALUE_COLUMNS]
-    return np.stack(cols, axis=1) if cols[0].size else np.zeros((0, N_PROFILE_VALUES))
+    out = np.empty((table.num_rows, N_PROFILE_VALUES), dtype=dtype)
+    for j, name in enumerate(PROFILE_VALUE_COLUMNS):
+        column_into(out[:, j], table.column(name))
+    return out
+
+
+def column_into(out: np.ndarray, column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Copy an Arrow column into ``out`` chunk by chunk (cast to ``out``'s dtype; nulls of a
+    float column become NaN), without first concatenating the chunks."""
+    start = 0
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        stop = start + len(chunk)
+        out[start:stop] = chunk.to_numpy(zero_copy_only=False)
+        start = stop
+    return out
 
 
 def post_profile_values(post: EnrichedPost) -> np.ndarray:
@@ -204,26 +223,149 @@ class InMemoryProfileStore:
         return profile.update(values, t)
 
 
-def _segment_cumsum(cols: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Cumulative sums of ``cols`` (rows) restarting at each segment, without a row loop.
+def _author_time_order(users: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stable order by (user, time, input position), and the user keys it sorted.
 
-    A global cumsum minus each segment's offset would lose the precision of small
-    segments next to large ones, so segments are laid out as rows of a padded matrix and
-    summed along the row. Segments are bucketed by ``ceil(log2(length))`` so that the
-    padding at most doubles the work; the Python loop runs over the <= 64 buckets.
+    Integer user ids spanning fewer than 2**16 values are sorted as ``uint16`` (NumPy's
+    stable sort is then a radix sort). When the times are already in order (a stream
+    replayed in event time), sorting by user alone is enough.
     """
-    out = np.empty_like(cols)
-    bucket = np.ceil(np.log2(lengths)).astype(np.int64)
-    for b in np.unique(bucket):
-        segs = np.flatnonzero(bucket == b)
-        width = int(lengths[segs].max())
-        offs = np.arange(width)
-        valid = offs[None, :] < lengths[segs][:, None]
-        rows = np.minimum(starts[segs][:, None] + offs[None, :], len(cols) - 1)
-        block = np.where(valid[:, :, None], cols[rows], 0.0)
-        csum = np.cumsum(block, axis=1)
-        out[rows[valid]] = csum[valid]
-    return out
+    key = users
+    if users.dtype.kind in "iu":
+        lo, hi = int(users.min()), int(users.max())
+        if hi - lo < 1 << 16:
+            key = (users - lo).astype(np.uint16)
+    if bool(np.all(t[1:] >= t[:-1])):
+        return np.argsort(key, kind="stable"), key
+    return np.lexsort((t, key)), key
+
+
+@dataclass(frozen=True, slots=True)
+class _Bucket:
+    """Segments of similar length, summed side by side in one block of the padded buffer.
+
+    The buffer is ``(padded, m)``: one row per slot, the weight and value columns side by
+    side. The bucket holds ``count`` segments of up to ``width`` posts from row
+    ``offset``. Stepped (many segments): position-major, post p of the r-th segment in
+    row ``offset + p * count + r``, summed with one vectorised add per position.
+    Otherwise segment-major (row ``offset + r * width + p``) and summed with
+    ``np.cumsum`` along the segment, which avoids a long Python loop. Either way each
+    segment is summed in post order, exactly as ``np.cumsum`` would.
+    """
+
+    segments: np.ndarray
+    width: int
+    offset: int
+    stepped: bool
+
+    def block(self, sums: np.ndarray) -> np.ndarray:
+        """The bucket's view of ``sums``: ``(width, count, m)`` or ``(count, width, m)``."""
+        c, w = self.segments.size, self.width
+        block = sums[self.offset : self.offset + c * w]
+        return block.reshape((w, c, -1) if self.stepped else (c, w, -1))  # contiguous: a view
+
+    def running_sums(self, block: np.ndarray) -> None:
+        """Replace each segment's values by their running sums, in place."""
+        if self.width == 1:
+            return
+        if self.stepped:
+            for prev, cur in pairwise(block):
+                np.add(prev, cur, out=cur)
+        else:
+            np.cumsum(block, axis=1, out=block)
+
+    def add_carry(self, block: np.ndarray, carry: np.ndarray) -> None:
+        """Add each segment's carry (a row of ``carry``) to all its running sums."""
+        mine = carry[self.segments]
+        block += mine[None, :, :] if self.stepped else mine[:, None, :]
+
+
+def _buckets(
+    seg_len: np.ndarray, n_columns: int
+) -> tuple[list[_Bucket], np.ndarray, np.ndarray, int]:
+    """Padded layout of the segments: buckets by ``ceil(log2(length))`` (the padding at
+    most doubles the size); per segment, the slot of its first post and the distance
+    between its posts; and the padded size."""
+    bucket = np.ceil(np.log2(seg_len)).astype(np.uint8)
+    by_bucket = np.argsort(bucket, kind="stable")
+    counts = np.bincount(bucket)
+    counts = counts[counts > 0]
+    first = np.cumsum(counts) - counts
+    widths = np.maximum.reduceat(seg_len[by_bucket], first)
+    slot = np.empty(seg_len.size, dtype=np.intp)
+    stride = np.empty(seg_len.size, dtype=np.intp)
+    buckets, offset = [], 0
+    for f, c, w in zip(first.tolist(), counts.tolist(), widths.tolist(), strict=True):
+        segs = by_bucket[f : f + c]
+        stepped = n_columns * c >= _STEP_MIN_ELEMENTS
+        rank = np.arange(c)
+        slot[segs] = offset + (rank if stepped else rank * w)
+        stride[segs] = c if stepped else 1
+        buckets.append(_Bucket(segs, w, offset, stepped))
+        offset += c * w
+    return buckets, slot, stride, offset
+
+
+def _decayed_totals(users: np.ndarray, t: np.ndarray, values: np.ndarray, lam: float) -> np.ndarray:
+    """``(n, m + 1)``: each post's profile weight (column 0) and means (columns 1..m).
+
+    Works in (user, time) order on segments laid out in a padded buffer (`_Bucket`); see
+    `decayed_profiles` for the arithmetic, which the layout does not change.
+
+    Args:
+        users, t: ``(n,)`` user keys and times in seconds.
+        values: ``(n, m)`` value vectors (float32 or float64, C-contiguous).
+        lam: Decay rate per second.
+    """
+    n = t.shape[0]
+    order, key = _author_time_order(users, t)
+    ts = t[order]
+    us = key[order]
+    new_user = np.empty(n, dtype=bool)
+    new_user[0] = True
+    np.not_equal(us[1:], us[:-1], out=new_user[1:])
+    user_start = np.flatnonzero(new_user)
+    a = lam * (ts - np.repeat(ts[user_start], np.diff(user_start, append=n)))
+    # Segments: (user, floor(a / R)); each is rebased at its own lower bound R * k.
+    seg_k = np.floor(a / _REBASE_EXPONENT)
+    new_seg = new_user.copy()
+    new_seg[1:] |= seg_k[1:] != seg_k[:-1]
+    seg_start = np.flatnonzero(new_seg)
+    seg_len = np.diff(seg_start, append=n)
+    base = seg_k[seg_start] * _REBASE_EXPONENT
+    local = np.exp(a - np.repeat(base, seg_len))  # in [1, e^R)
+
+    m1 = values.shape[1] + 1
+    buckets, slot, stride, padded = _buckets(seg_len, m1)
+    position = np.arange(n) - np.repeat(seg_start, seg_len)
+    dest = np.repeat(slot, seg_len) + position * np.repeat(stride, seg_len)
+    source = np.zeros(padded, dtype=np.intp)  # padding reads post 0, weighted by 0
+    source[dest] = order
+    sums = np.empty((padded, m1))
+    weight = sums[:, :1]
+    weight.fill(0.0)
+    weight[dest, 0] = local
+    np.multiply(values.take(source, axis=0), weight, out=sums[:, 1:])
+    blocks = [b.block(sums) for b in buckets]
+    for b, block in zip(buckets, blocks, strict=True):
+        b.running_sums(block)
+    # Carry the previous segment of the same user (its total, rescaled to this base).
+    seg_total = sums[slot + (seg_len - 1) * stride]
+    carry = np.zeros_like(seg_total)
+    prev = np.flatnonzero(~new_user[seg_start])
+    if prev.size:
+        scale = np.exp(base[prev - 1] - base[prev])  # <= e^-R
+        carry[prev] = seg_total[prev - 1] * scale[:, None]
+    for b, block in zip(buckets, blocks, strict=True):
+        b.add_carry(block, carry)
+    dest_of_input = np.empty(n, dtype=np.intp)
+    dest_of_input[order] = dest
+    local_of_input = np.empty((n, 1))
+    local_of_input[order, 0] = local
+    totals = sums.take(dest_of_input, axis=0)
+    totals /= local_of_input
+    totals[:, 1:] /= totals[:, :1]
+    return totals
 
 
 def decayed_profiles(
@@ -237,25 +379,31 @@ def decayed_profiles(
     measured from the user's first post, the weighted sum is
     ``S_i = exp(-a_i) * sum_{j <= i} exp(a_j) * x_j``: a per-user cumulative sum. So that
     ``exp(a_j)`` never overflows, each user's posts are cut into segments of at most
-    ``300`` in exponent, rebased to the segment's start, and summed within the segment
-    (`_segment_cumsum`); a segment carries in the total of the user's previous segment,
-    scaled to its base. Posts two or more segments back weigh less than ``exp(-300)``
-    relative to the current post (which has weight 1) and are dropped, far below float64
-    resolution. The relative error is a few ulps times the segment length.
+    ``300`` in exponent, rebased to the segment's start, and summed in post order within
+    the segment; a segment carries in the total of the user's previous segment, scaled to
+    its base. Posts two or more segments back weigh less than ``exp(-300)`` relative to
+    the current post (which has weight 1) and are dropped, far below float64 resolution.
+    The relative error is a few ulps times the segment length.
+
+    The work is done once in (user, time) order, on contiguous per-column arrays; the
+    segments are summed side by side in a padded, position-major layout (one vectorised
+    add per position), and the results are gathered back into input order once.
 
     Args:
         user_ids: ``(n,)`` user keys (any sortable dtype).
         times_s: ``(n,)`` event times in seconds.
-        values: ``(n, m)`` value vectors.
+        values: ``(n, m)`` value vectors (float32 values are used as they are, without
+            a float64 copy; the products are float64 either way).
         half_life_s: Half-life in seconds.
 
     Returns:
-        ``means`` ``(n, m)`` float64 and ``weights`` ``(n,)`` float64, in input order.
+        ``means`` ``(n, m)`` float64 and ``weights`` ``(n,)`` float64, in input order
+        (views of one ``(n, m + 1)`` array).
     """
     half_life_s = _check_half_life(half_life_s)
     users = np.asarray(user_ids)
     t = np.asarray(times_s, dtype=np.float64)
-    x = np.asarray(values, dtype=np.float64)
+    x = np.asarray(values)
     n = users.shape[0]
     if users.ndim != 1 or t.shape != (n,) or x.ndim != 2 or x.shape[0] != n:
         raise ValueError(
@@ -264,43 +412,11 @@ def decayed_profiles(
         )
     if not np.all(np.isfinite(t)):
         raise ValueError("times_s: must be finite")
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
     if not np.all(np.isfinite(x)):
         raise ValueError("values: must be finite")
     if n == 0:
         return np.zeros((0, x.shape[1])), np.zeros(0)
-    lam = _LN2 / half_life_s
-    order = np.lexsort((np.arange(n), t, users))
-    us, ts, xs = users[order], t[order], x[order]
-    new_user = np.empty(n, dtype=bool)
-    new_user[0] = True
-    new_user[1:] = us[1:] != us[:-1]
-    user_start = np.flatnonzero(new_user)
-    user_of = np.cumsum(new_user) - 1
-    a = lam * (ts - ts[user_start][user_of])
-    # Segments: (user, floor(a / R)); each is rebased at its own lower bound R * k.
-    seg_k = np.floor(a / _REBASE_EXPONENT)
-    new_seg = new_user.copy()
-    new_seg[1:] |= seg_k[1:] != seg_k[:-1]
-    seg_start = np.flatnonzero(new_seg)
-    seg_of = np.cumsum(new_seg) - 1
-    base = seg_k[seg_start] * _REBASE_EXPONENT
-    local = np.exp(a - base[seg_of])  # in [1, e^R)
-    cols = np.concatenate([local[:, None], local[:, None] * xs], axis=1)  # weight, sums
-    seg_end = np.append(seg_start[1:], n) - 1
-    seg_csum = _segment_cumsum(cols, seg_start, seg_end - seg_start + 1)
-    # Carry the previous segment of the same user (its total, rescaled to this base).
-    seg_total = seg_csum[seg_end]
-    has_prev = ~new_user[seg_start]
-    carry = np.zeros_like(seg_total)
-    prev = np.flatnonzero(has_prev)
-    if prev.size:
-        scale = np.exp(base[prev - 1] - base[prev])  # <= e^-R
-        carry[prev] = seg_total[prev - 1] * scale[:, None]
-    totals = (seg_csum + carry[seg_of]) / local[:, None]
-    weights_sorted = totals[:, 0]
-    means_sorted = totals[:, 1:] / weights_sorted[:, None]
-    means = np.empty_like(means_sorted)
-    weights = np.empty_like(weights_sorted)
-    means[order] = means_sorted
-    weights[order] = weights_sorted
-    return means, weights
+    totals = _decayed_totals(users, t, np.ascontiguousarray(x), _LN2 / half_life_s)
+    return totals[:, 1:], totals[:, 0]

@@ -16,6 +16,7 @@ from alpharl.features import (
     decayed_profiles,
     post_profile_values,
     profile_values,
+    profiles,
 )
 from alpharl.schema import table_to_enriched
 
@@ -126,6 +127,45 @@ def test_thousands_of_half_lives_do_not_overflow() -> None:
     m, w = decayed_profiles(np.zeros(n + 2, int), later, vals, H)
     assert w[-1] == pytest.approx(1.0 + 0.5 ** (1.0 / H))
     assert m[-1, 0] == pytest.approx((5.0 * 0.5 ** (1.0 / H) + 3.0) / w[-1])
+
+
+def _stream(seed: int, n: int, n_users: int, span_half_lives: float):
+    """Time-ordered posts of many users (no ties) spanning many rebasing segments."""
+    rng = np.random.default_rng(seed)
+    times = np.sort(rng.uniform(0, span_half_lives * H, n))
+    return rng.integers(0, n_users, n), times, rng.normal(size=(n, 5))
+
+
+def test_running_sum_layouts_agree_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 3,000 posts of 300 users over 2,000 half-lives: ~5 segments per user, carries, and
+    # buckets of many short segments (stepped by default) as well as of a few long ones.
+    users, times, values = _stream(4, 3000, 300, 2000.0)
+    users[:400] = 7  # one heavy user
+    results = []
+    for threshold in (1, 10**9):  # every bucket stepped / every bucket by np.cumsum
+        monkeypatch.setattr(profiles, "_STEP_MIN_ELEMENTS", threshold)
+        means, weights = decayed_profiles(users, times, values, H)
+        results.append(np.ascontiguousarray(means).tobytes() + weights.tobytes())
+    assert results[0] == results[1]
+    ref_means, ref_weights = sequential(users, times, values, H)
+    np.testing.assert_allclose(means, ref_means, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(weights, ref_weights, rtol=1e-9)
+
+
+def test_input_order_and_key_types_do_not_change_the_result() -> None:
+    users, times, values = _stream(5, 2000, 40, 50.0)
+    means, weights = decayed_profiles(users, times, values, H)
+    perm = np.random.default_rng(6).permutation(len(users))  # not in time order
+    m, w = decayed_profiles(users[perm], times[perm], values[perm], H)
+    assert m.tobytes() == means[perm].tobytes()
+    assert w.tobytes() == weights[perm].tobytes()
+    for keys in (users * 100_003 - 5, np.array([f"user {u}" for u in users])):
+        m, w = decayed_profiles(keys, times, values, H)  # wide ints, strings: same groups
+        assert m.tobytes() == means.tobytes()
+        assert w.tobytes() == weights.tobytes()
+    f32 = values.astype(np.float32)
+    m, w = decayed_profiles(users, times, f32, H)
+    assert m.tobytes() == decayed_profiles(users, times, f32.astype(np.float64), H)[0].tobytes()
 
 
 def test_vectorised_rejects_bad_input() -> None:
