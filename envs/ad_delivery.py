@@ -17,7 +17,7 @@ from scipy.special import expit
 
 from alpharl.creatives import catalog_to_dicts, load_catalog
 from alpharl.features import FATIGUE_CLIP, FeatureSpec, Featurizer
-from alpharl.features.featurizer import user_codes
+from alpharl.features.featurizer import time_us_of, user_codes
 from alpharl.schema import Creative
 from envs.click_models import (
     ClickContext,
@@ -238,7 +238,7 @@ class AdDeliveryEnv(gym.Env[np.ndarray, np.int64]):
             best[:, level] = np.where(mask, expected, -np.inf).argmax(axis=1)
         self._best0 = best.tolist()
         self._users: list[int] = codes.tolist()
-        times_us = fz.post_columns(table).time_us if n else np.zeros(0, np.int64)
+        times_us = time_us_of(table)
         self._times: list[float] = (times_us.astype(np.float64) / 1e6).tolist()
         self._fw = float(self.click_model.fatigue_weight)
         # Column K (no ad) is never recorded, so it stays 0.

@@ -17,7 +17,8 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
-from envs import AD_DELIVERY_ID, ENV_IDS, AdDeliveryEnv
+from envs import AD_DELIVERY_ID, ENV_IDS, AdDeliveryEnv, load_posts
+from envs.posts import REQUIRED_COLUMNS
 
 ENRICH_READY = importlib.util.find_spec("alpharl.enrich.cache") is not None and (
     importlib.util.find_spec("alpharl.enrich.pipeline") is not None
@@ -147,6 +148,19 @@ def test_posts_from_a_parquet_path(posts: pa.Table, tmp_path: Path) -> None:
     env = AdDeliveryEnv(posts=str(path))
     assert env.n_posts == posts.num_rows
     np.testing.assert_array_equal(env.reset(seed=0)[0], AdDeliveryEnv(posts=posts).reset(seed=0)[0])
+
+
+def test_load_posts_reads_only_the_replayed_columns(posts: pa.Table, tmp_path: Path) -> None:
+    path = tmp_path / "posts.parquet"
+    pq.write_table(posts, path)
+    table = load_posts(path)
+    assert table.column_names == list(REQUIRED_COLUMNS)
+    assert table.equals(posts.select(list(REQUIRED_COLUMNS)))
+    assert load_posts(path, columns=None).column_names == posts.column_names
+    assert load_posts(posts).column_names == posts.column_names  # a given table is kept whole
+    pq.write_table(posts.drop_columns(["topic", "intent_praise"]), path)
+    with pytest.raises(ValueError, match=r"missing enriched columns \['topic', 'intent_praise'\]"):
+        load_posts(path)
 
 
 def test_unsorted_posts_are_replayed_in_time_order(posts: pa.Table) -> None:
