@@ -40,6 +40,8 @@ _US_PER_DAY = 86_400_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _COMPOUND = PROFILE_VALUE_COLUMNS.index("sentiment_compound")
+_ASSEMBLE_ROWS = 8192
+"""Rows `Featurizer.assemble` lays out at a time (a chunk of the matrix stays in cache)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class Featurizer:
         self._topic_lookup = pa.array(list(spec.topics), type=pa.string())
         self._post_blocks = [b for b in spec.blocks if b in POST_BLOCKS]
         self._post_width = sum(len(spec.block_features(b)) for b in self._post_blocks)
+        self._layout = self._copy_plan()
         self._profile_cols = np.concatenate(
             [self._emo_idx, [_COMPOUND], len(EMOTIONS) + 1 + self._int_idx]
         ).astype(np.int64)
@@ -292,22 +295,41 @@ class Featurizer:
             elif arr.shape[0] != n:
                 raise ValueError(f"{name}: has {arr.shape[0]} rows, expected {n}")
         out = np.empty((n or 0, self.spec.dim), dtype=np.float32)
-        slices = self.spec.slices
-        col = 0
-        for block in self.spec.blocks:
-            s = slices[block]
-            if block in POST_BLOCKS:
-                assert post is not None
-                out[:, s] = post[:, col : col + (s.stop - s.start)]
-                col += s.stop - s.start
-            else:
-                arr = given[block]
+        copies = [(dst, given[name], src) for name, dst, src in self._layout]
+        # Row chunks that stay in cache: each block's copy then fills part of rows already
+        # cached instead of streaming the whole matrix through memory once per block.
+        for start in range(0, n or 0, _ASSEMBLE_ROWS):
+            rows = slice(start, start + _ASSEMBLE_ROWS)
+            for dst, arr, src in copies:
                 assert arr is not None
-                out[:, s] = arr
+                out[rows, dst] = arr[rows, src]
         return out
 
     def _width(self, block: str) -> int:
         return len(self.spec.block_features(block))
+
+    def _copy_plan(self) -> list[tuple[str, slice, slice]]:
+        """What `assemble` copies: (argument, columns of the vector, columns of the
+        argument), with post-derived blocks adjacent in both merged into one copy."""
+        plan: list[tuple[str, slice, slice]] = []
+        col = 0
+        for block in self.spec.blocks:
+            dst = self.spec.slices[block]
+            if block not in POST_BLOCKS:
+                plan.append((block, dst, slice(None)))
+                continue
+            width = dst.stop - dst.start
+            last = plan[-1] if plan else None
+            if last and last[0] == "post" and last[1].stop == dst.start and last[2].stop == col:
+                plan[-1] = (
+                    "post",
+                    slice(last[1].start, dst.stop),
+                    slice(last[2].start, col + width),
+                )
+            else:
+                plan.append(("post", dst, slice(col, col + width)))
+            col += width
+        return plan
 
     def vector(
         self,
