@@ -140,8 +140,6 @@ class Featurizer:
         first = int(self._profile_cols[0])
         contiguous = np.array_equal(self._profile_cols, first + np.arange(self._profile_cols.size))
         self._profile_slice = slice(first, first + self._profile_cols.size) if contiguous else None
-        self._profile_low = np.zeros(self._profile_cols.size)
-        self._profile_low[len(self._emo_idx)] = -1.0  # the compound score
 
     # ------------------------------------------------------------ canonical inputs
 
@@ -226,9 +224,11 @@ class Featurizer:
             )
         cols = self._profile_cols if self._profile_slice is None else self._profile_slice
         out = np.empty((m.shape[0], self._profile_cols.size + 1), dtype=np.float32)
-        np.clip(m[:, cols], self._profile_low, 1.0, out=out[:, :-1])
+        np.clip(m[:, cols], 0.0, 1.0, out=out[:, :-1])  # scalar bounds: one pass
+        k = len(self._emo_idx)  # the compound score, in [-1, 1]
+        out[:, k] = np.clip(m[:, _COMPOUND], -1.0, 1.0)
         activity = np.log1p(np.maximum(w, 0.0)) / math.log1p(ACTIVITY_CAP)
-        np.clip(activity, 0.0, 1.0, out=out[:, -1])
+        out[:, -1] = np.clip(activity, 0.0, 1.0)
         return out
 
     def campaign_block(

@@ -306,15 +306,17 @@ def _buckets(
     return buckets, slot, stride, offset
 
 
-def _decayed_totals(users: np.ndarray, t: np.ndarray, values: np.ndarray, lam: float) -> np.ndarray:
-    """``(n, m + 1)``: each post's profile weight (column 0) and means (columns 1..m).
+def _decayed_totals(
+    users: np.ndarray, t: np.ndarray, values: np.ndarray, lam: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each post's profile means ``(n, m)`` and weight ``(n,)``, both C-contiguous.
 
     Works in (user, time) order on segments laid out in a padded buffer (`_Bucket`); see
     `decayed_profiles` for the arithmetic, which the layout does not change.
 
     Args:
         users, t: ``(n,)`` user keys and times in seconds.
-        values: ``(n, m)`` value vectors (float32 or float64, C-contiguous).
+        values: ``(n, m)`` value vectors (float32 or float64).
         lam: Decay rate per second.
     """
     n = t.shape[0]
@@ -341,11 +343,12 @@ def _decayed_totals(users: np.ndarray, t: np.ndarray, values: np.ndarray, lam: f
     dest = np.repeat(slot, seg_len) + position * np.repeat(stride, seg_len)
     source = np.zeros(padded, dtype=np.intp)  # padding reads post 0, weighted by 0
     source[dest] = order
-    sums = np.empty((padded, m1))
-    weight = sums[:, :1]
-    weight.fill(0.0)
-    weight[dest, 0] = local
-    np.multiply(values.take(source, axis=0), weight, out=sums[:, 1:])
+    scale = np.zeros((padded, 1))
+    scale[dest, 0] = local
+    sums = np.empty((padded, m1))  # weight, then weight * value for each value
+    sums[:, 0] = 1.0
+    sums[:, 1:] = values.take(source, axis=0)  # float32 -> float64 is exact
+    sums *= scale  # whole rows: one fast pass (padding rows: 0)
     blocks = [b.block(sums) for b in buckets]
     for b, block in zip(buckets, blocks, strict=True):
         b.running_sums(block)
@@ -354,8 +357,8 @@ def _decayed_totals(users: np.ndarray, t: np.ndarray, values: np.ndarray, lam: f
     carry = np.zeros_like(seg_total)
     prev = np.flatnonzero(~new_user[seg_start])
     if prev.size:
-        scale = np.exp(base[prev - 1] - base[prev])  # <= e^-R
-        carry[prev] = seg_total[prev - 1] * scale[:, None]
+        rescale = np.exp(base[prev - 1] - base[prev])  # <= e^-R
+        carry[prev] = seg_total[prev - 1] * rescale[:, None]
     for b, block in zip(buckets, blocks, strict=True):
         b.add_carry(block, carry)
     dest_of_input = np.empty(n, dtype=np.intp)
@@ -364,8 +367,8 @@ def _decayed_totals(users: np.ndarray, t: np.ndarray, values: np.ndarray, lam: f
     local_of_input[order, 0] = local
     totals = sums.take(dest_of_input, axis=0)
     totals /= local_of_input
-    totals[:, 1:] /= totals[:, :1]
-    return totals
+    weights = totals[:, 0].copy()
+    return np.divide(totals[:, 1:], weights[:, None]), weights
 
 
 def decayed_profiles(
@@ -397,8 +400,7 @@ def decayed_profiles(
         half_life_s: Half-life in seconds.
 
     Returns:
-        ``means`` ``(n, m)`` float64 and ``weights`` ``(n,)`` float64, in input order
-        (views of one ``(n, m + 1)`` array).
+        ``means`` ``(n, m)`` float64 and ``weights`` ``(n,)`` float64, in input order.
     """
     half_life_s = _check_half_life(half_life_s)
     users = np.asarray(user_ids)
@@ -418,5 +420,4 @@ def decayed_profiles(
         raise ValueError("values: must be finite")
     if n == 0:
         return np.zeros((0, x.shape[1])), np.zeros(0)
-    totals = _decayed_totals(users, t, np.ascontiguousarray(x), _LN2 / half_life_s)
-    return totals[:, 1:], totals[:, 0]
+    return _decayed_totals(users, t, x, _LN2 / half_life_s)
