@@ -306,7 +306,7 @@ def _buckets(
     return buckets, slot, stride, offset
 
 
-def _decayed_totals(
+def _sorted_decayed_profiles(
     users: np.ndarray, t: np.ndarray, values: np.ndarray, lam: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each post's profile means ``(n, m)`` and weight ``(n,)``, both C-contiguous.
@@ -388,9 +388,11 @@ def decayed_profiles(
     the current post (which has weight 1) and are dropped, far below float64 resolution.
     The relative error is a few ulps times the segment length.
 
-    The work is done once in (user, time) order, on contiguous per-column arrays; the
-    segments are summed side by side in a padded, position-major layout (one vectorised
-    add per position), and the results are gathered back into input order once.
+    The posts are sorted once by (user, time); the segments are then summed side by side
+    in a padded buffer with one row per post (its weight and weighted values), a bucket
+    of many short segments by one vectorised add per position (`_Bucket`), and the
+    results are gathered back into input order once. The floating-point operations are
+    the ones above, in the same order, whatever the layout.
 
     Args:
         user_ids: ``(n,)`` user keys (any sortable dtype).
@@ -420,4 +422,4 @@ def decayed_profiles(
         raise ValueError("values: must be finite")
     if n == 0:
         return np.zeros((0, x.shape[1])), np.zeros(0)
-    return _decayed_totals(users, t, x, _LN2 / half_life_s)
+    return _sorted_decayed_profiles(users, t, x, _LN2 / half_life_s)

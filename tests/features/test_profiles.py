@@ -168,6 +168,20 @@ def test_input_order_and_key_types_do_not_change_the_result() -> None:
     assert m.tobytes() == decayed_profiles(users, times, f32.astype(np.float64), H)[0].tobytes()
 
 
+@pytest.mark.parametrize("n_users", [1, 50])
+def test_single_posts_and_single_users(n_users: int) -> None:
+    users = np.arange(50) % n_users  # one post each, or one person posting 50 times
+    times = np.linspace(0.0, 40 * H, 50)
+    values = np.random.default_rng(7).normal(size=(50, 3))
+    means, weights = decayed_profiles(users, times, values, H)
+    ref_means, ref_weights = sequential(users, times, values, H)
+    np.testing.assert_allclose(means, ref_means, rtol=1e-12)
+    np.testing.assert_allclose(weights, ref_weights, rtol=1e-12)
+    one = decayed_profiles(users[:1], times[:1], values[:1], H)
+    np.testing.assert_array_equal(one[0], values[:1])
+    np.testing.assert_array_equal(one[1], [1.0])
+
+
 def test_vectorised_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="shapes must be"):
         decayed_profiles(np.zeros(3), np.zeros(2), np.zeros((3, 1)), H)
