@@ -88,12 +88,42 @@ NEGATED: dict[str, tuple[tuple[str, float], ...]] = {
 """Where a negated emotion word's weight goes, and at what fraction."""
 
 _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
-_MAYBE_ELONGATED = re.compile(r"(\w)\1\1")  # a cheaper test first (digits too: "000")
+_MAYBE_ELONGATED = re.compile(r"(\w)\1\1")  # which texts to look at (digits too: "000")
+_ASCII_WORD = np.array([chr(c).isalnum() or chr(c) == "_" for c in range(128)])
 _BOUNDARY = frozenset(".,;:!?")
 
 # entry kinds
 _EMO, _NEG, _DEG, _BUT, _BOUND = range(5)
 _DEGREE_REACH = 2  # a degree word reaches an emotion word at most this many tokens on
+
+
+def _maybe_elongated(texts: Sequence[str]) -> set[int]:
+    """The indices of the texts in which `_MAYBE_ELONGATED` finds a run, for a whole batch.
+
+    One pass over the batch's code points (numpy) finds the positions where a character is
+    repeated three times; a run of an ASCII word character is a match, a run of another
+    character (an emoji, a letter outside ASCII) is checked with the regex on its text.
+    Only these texts can hold an elongated word, and the per-text regex search costs
+    about as much as the rest of the scoring.
+    """
+    if not texts:
+        return set()
+    # "\n" between texts is not a word character: no run of one crosses two texts.
+    joined = "\n".join(texts)
+    codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    runs = np.flatnonzero((codes[:-2] == codes[1:-1]) & (codes[1:-1] == codes[2:]))
+    if not len(runs):
+        return set()
+    chars = codes[runs]
+    is_ascii = chars < 128
+    word = is_ascii & _ASCII_WORD[np.minimum(chars, 127)]
+    starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
+    which = np.searchsorted(starts, runs, side="right") - 1
+    found = set(which[word].tolist())
+    for i in set(which[~is_ascii].tolist()) - found:
+        if _MAYBE_ELONGATED.search(texts[i]) is not None:
+            found.add(i)
+    return found
 
 
 def _collapse_elongations(
@@ -227,21 +257,23 @@ class LexiconEmotionEnricher:
         check_texts(texts)
         table = self._table
         negated = self._negated
-        elongated = _MAYBE_ELONGATED.search
-        rows: list[int] = []
-        cols: list[int] = []
+        elongated = _maybe_elongated(texts)
+        no_stretch: set[int] = set()
+        n_e = len(EMOTIONS)
+        cells: list[int] = []  # row * n_e + emotion, one per contribution
         vals: list[float] = []
         boost = np.ones(len(texts))
         for r, text in enumerate(texts):
             tokens, lows = tokenize(text)
-            stretched: set[int] = set()
-            if elongated(text) is not None:
+            stretched = no_stretch
+            if r in elongated:
                 lows, stretched = _collapse_elongations(lows, table)
             # Only tokens in the table matter; distances between them give the scopes.
             hits = [j for j, low in enumerate(lows) if low in table]
             if not hits:
                 continue
             all_caps: bool | None = None
+            row = r * n_e
             start = len(vals)
             neg_at = -100  # position of the last negator in the clause
             degree, degree_at = 1.0, -100
@@ -273,14 +305,14 @@ class LexiconEmotionEnricher:
                     if j - neg_at <= NEGATION_SCOPE:
                         for k, weight in payload:
                             for target, fraction in negated[k]:
-                                rows.append(r)
-                                cols.append(target)
+                                cells.append(row + target)
                                 vals.append(weight * w * fraction)
                     else:
                         for k, weight in payload:
-                            rows.append(r)
-                            cols.append(k)
+                            cells.append(row + k)
                             vals.append(weight * w)
+                elif kind == _BOUND:
+                    neg_at, degree_at = -100, -100
                 elif kind == _NEG:
                     neg_at = j
                 elif kind == _DEG:
@@ -289,8 +321,6 @@ class LexiconEmotionEnricher:
                     else:
                         degree = payload
                     degree_at = j
-                elif kind == _BOUND:
-                    neg_at, degree_at = -100, -100
                 elif kind == _BUT:
                     for m in range(start, len(vals)):
                         vals[m] *= BUT_BEFORE
@@ -300,9 +330,8 @@ class LexiconEmotionEnricher:
                 bangs = text.count("!")
                 if bangs:
                     boost[r] = 1.0 + EXCLAMATION_BOOST * min(bangs, 4)
-        n_e = len(EMOTIONS)
         flat = np.bincount(
-            np.asarray(rows, dtype=np.int64) * n_e + np.asarray(cols, dtype=np.int64),
+            np.asarray(cells, dtype=np.int64),
             weights=np.asarray(vals, dtype=np.float64),
             minlength=len(texts) * n_e,
         )

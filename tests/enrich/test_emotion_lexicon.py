@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alpharl.enrich.emotion_lexicon import LEXICON_PATH, LexiconEmotionEnricher, load_lexicon
+from alpharl.enrich.emotion_lexicon import (
+    _MAYBE_ELONGATED,
+    LEXICON_PATH,
+    LexiconEmotionEnricher,
+    _maybe_elongated,
+    load_lexicon,
+)
 from alpharl.schema import EMOTION_COLUMNS, EMOTIONS
 from alpharl.streams import SyntheticStream
 
@@ -91,6 +97,21 @@ def test_intensifiers_caps_elongation_and_bangs_strengthen(
     assert dist(lexicon, "I am slightly happy")["joy"] < plain
     # a text written all in capitals is not emphasised word by word
     assert dist(lexicon, "I AM HAPPY")["joy"] == pytest.approx(plain)
+
+
+def test_batch_elongation_scan_flags_the_texts_the_regex_flags() -> None:
+    """The batch scan (numpy over code points) picks the same texts as a regex per text."""
+    rng = np.random.default_rng(0)
+    pieces = ["a", "A", "b", "1", "_", " ", "!", ".", "\n", "😂", "é", "É", "ß", "٣", "\ud83d"]
+    texts = ["".join(rng.choice(pieces, size=rng.integers(0, 12))) for _ in range(5000)]
+    texts += ["sooo", "😂😂😂", "ééé", "...", "!!!", "", "aa", "a", "\n\n\n", "000", "__x__"]
+    for start in range(0, len(texts), 512):
+        batch = texts[start : start + 512]
+        expected = {i for i, t in enumerate(batch) if _MAYBE_ELONGATED.search(t)}
+        assert _maybe_elongated(batch) == expected
+    assert _maybe_elongated(["aa", "a"]) == set()  # no run across two texts
+    assert _maybe_elongated(["ab", "bb", "bc"]) == set()
+    assert _maybe_elongated([]) == set()
 
 
 def test_but_shifts_weight_to_the_second_clause(lexicon: LexiconEmotionEnricher) -> None:

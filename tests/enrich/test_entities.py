@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 
 import pytest
 import spacy
 
-from alpharl.enrich.entities import DEFAULT_BRANDS, EntityEnricher, extract_tags
+from alpharl.enrich.entities import DEFAULT_BRANDS, TAG_RE, EntityEnricher, extract_tags
 from alpharl.enrich.text import words
 from alpharl.streams import SyntheticStream, shipped_tweets
 
@@ -76,6 +78,19 @@ def test_tags_are_extracted_without_prefix(entities: EntityEnricher) -> None:
     assert out["mentions"] == [["Alice"], []]
     assert out["cashtags"] == [["TSLA", "brk.b"], []]
     assert out["brands"] == [["Tesla"], []]
+
+
+def test_tag_re_finds_what_the_plain_form_finds() -> None:
+    """`TAG_RE` checks the character before a tag after the tag's first character (faster);
+    it must find what the pattern with the check in front finds."""
+    plain = re.compile(
+        r"(?<![\w@#$&])(?:#(\w*[^\W\d]\w*)|@(\w+)|\$([A-Za-z]{1,6}(?:\.[A-Za-z]{1,2})?)(?!\w))"
+    )
+    rng = random.Random(0)
+    pieces = [*"aZ1_ #@$&.9x", "é", "٣", "\u00a0", "😂", "\n", "BRK.B"]
+    texts = ["".join(rng.choices(pieces, k=rng.randint(0, 20))) for _ in range(20_000)]
+    for text in [*texts, "#a#b @c@d $E$F x#y a@b.c &#z #1a $5 $abcdefg"]:
+        assert TAG_RE.findall(text) == plain.findall(text), text
 
 
 def test_a_loaded_pipeline_keeps_the_brand_ruler(tmp_path: Path) -> None:
