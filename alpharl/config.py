@@ -56,6 +56,7 @@ class EnrichTaskConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     stream: Any = None
     enrich: Any = None
+    engine: Any = None
     progress: bool = True
     top_k: int = 10
     use_cache: bool = True
@@ -93,6 +94,42 @@ class TrainTaskConfig:
     progress: bool = False
     use_cache: bool = True
     tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RayConfig:
+    """Where Ray runs (`alpharl.ray_cluster.ray_session`): a cluster, or a local Ray."""
+
+    address: str | None = None
+    num_cpus: int | None = 2
+    runtime_env: Any = None
+
+
+@dataclass
+class TuneSearchConfig:
+    """Schema of ``tune`` in ``configs/tune.yaml``: the search space and the search itself.
+
+    ``space`` maps a dotted config key to a Ray Tune sampler written as a call,
+    ``{"agent.alpha": "uniform(0.01, 3.0)", "agent.l2": "loguniform(0.1, 10.0)"}``.
+    """
+
+    metric: str = "mean_reward"
+    mode: str = "max"
+    num_samples: int = 8
+    max_concurrent_trials: int = 2
+    cpus_per_trial: float = 1.0
+    seed: int = 0
+    search_alg: Any = None
+    space: dict[str, str] = field(default_factory=dict)
+    verbose: int = 1
+
+
+@dataclass
+class TuneTaskConfig(TrainTaskConfig):
+    """Schema of ``configs/tune.yaml``: the train schema plus the search and Ray settings."""
+
+    tune: TuneSearchConfig = field(default_factory=TuneSearchConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
 
 
 @dataclass
@@ -221,6 +258,7 @@ def register_schemas() -> None:
     cs.store(name="enrich_schema", node=EnrichTaskConfig)
     cs.store(name="train_schema", node=TrainTaskConfig)
     cs.store(name="compare_schema", node=CompareTaskConfig)
+    cs.store(name="tune_schema", node=TuneTaskConfig)
     cs.store(name="evaluate_schema", node=EvaluateTaskConfig)
     cs.store(name="promote_schema", node=PromoteTaskConfig)
     cs.store(name="serve_schema", node=ServeTaskConfig)

@@ -11,8 +11,9 @@ An entry is two files in the cache folder, each written atomically (a temporary 
 the same folder, then a rename): ``<source>-<key[:16]>.parquet`` (the enriched table, with
 page checksums) and ``<same stem>.json``, the manifest: key, input hash, enricher versions,
 schema version, number of posts, dead letters of the read, when and from what source it was
-made. A missing, unreadable or inconsistent entry is logged as a warning and enriched
-again; it never fails the run.
+made, and the engine that enriched it (`alpharl.enrich.engine`: ``local`` or ``ray``; not
+part of the key, since every engine writes the same table). A missing, unreadable or
+inconsistent entry is logged as a warning and enriched again; it never fails the run.
 
 Reading the source is needed to hash it, so it is done through the cheapest path the
 source has (`alpharl.enrich.inputs.read_source`: a replay's columnar read, no `Post`
@@ -36,6 +37,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from alpharl.enrich.engine import EnrichEngine, LocalEngine
 from alpharl.enrich.inputs import content_hash, read_source
 from alpharl.enrich.pipeline import Pipeline
 from alpharl.schema import ENRICHED_POST_SCHEMA
@@ -160,6 +162,7 @@ def cached_enrich(
     cache_dir: str | Path,
     progress: bool = False,
     use_cache: bool = True,
+    engine: EnrichEngine | None = None,
 ) -> CacheResult:
     """Enrich one pass of ``source`` with ``pipeline``, through the cache.
 
@@ -171,6 +174,7 @@ def cached_enrich(
         progress: Show a progress bar while enriching.
         use_cache: False ignores an existing entry: the posts are enriched again and the
             entry is rewritten.
+        engine: Where a miss is enriched (`LocalEngine` when None); not part of the key.
 
     Returns:
         The enriched table, whether it came from the cache, the key, the entry's path and
@@ -178,6 +182,9 @@ def cached_enrich(
     """
     if not isinstance(pipeline, Pipeline):
         raise TypeError(f"pipeline: must be an alpharl.enrich.pipeline.Pipeline (got {pipeline!r})")
+    engine = LocalEngine() if engine is None else engine
+    if not isinstance(engine, EnrichEngine):
+        raise TypeError(f"engine: must be an alpharl.enrich.engine.EnrichEngine (got {engine!r})")
     posts = read_source(source)
     input_hash = content_hash(posts.table)
     key = cache_key(input_hash, pipeline)
@@ -191,7 +198,7 @@ def cached_enrich(
             log.info("cache hit: %s", path)
             return CacheResult(cached[0], True, key, path, cached[1], posts.stats)
     log.info("cache miss: enriching %d posts into %s", posts.table.num_rows, path)
-    table = pipeline.enrich_table(posts.table, progress=progress)
+    table = engine.enrich_table(pipeline, posts.table, progress=progress)
     manifest: dict[str, Any] = {
         "key": key,
         "input_hash": input_hash,
@@ -204,6 +211,7 @@ def cached_enrich(
         "dead_letter_reasons": dict(posts.stats.reasons),
         "created_at": datetime.now(UTC).isoformat(),
         "source": posts.description,
+        "engine": engine.name,
         "parquet": path.name,
     }
     _atomic_write(path, _write_parquet(table))

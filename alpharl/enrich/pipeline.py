@@ -323,26 +323,43 @@ class Pipeline:
         self.batch_size = batch_size
         self.n_workers = n_workers
         self.columns: tuple[str, ...] = tuple(c for e in self.enrichers for c in e.columns)
-        self._worker_spec = b""
-        if n_workers > 1:
-            worker_specs = [
-                dict(s) if isinstance(s, Mapping) else e
-                for s, e in zip(specs, self.enrichers, strict=True)
-            ]
-            try:
-                self._worker_spec = pickle.dumps(worker_specs)
-            except Exception as exc:
-                raise TypeError(
-                    f"n_workers={n_workers}: the enrichers cannot be sent to worker processes "
-                    f"({type(exc).__name__}: {exc}); pass their configs (mappings with a "
-                    "'_target_') or use n_workers=1"
-                ) from exc
+        self._specs: list[EnricherSpec] = [
+            dict(s) if isinstance(s, Mapping) else e
+            for s, e in zip(specs, self.enrichers, strict=True)
+        ]
+        self._worker_spec = self.worker_spec(f"n_workers={n_workers}") if n_workers > 1 else b""
         self._pool: ProcessPoolExecutor | None = None
         self._finalizer: weakref.finalize | None = None
 
     def __repr__(self) -> str:
         names = ", ".join(f"{k}@{v}" for k, v in self.versions.items())
         return f"Pipeline([{names}], batch_size={self.batch_size}, n_workers={self.n_workers})"
+
+    def worker_spec(self, context: str = "worker processes") -> bytes:
+        """The enrichers as a worker rebuilds them: their configs (else the objects), pickled.
+
+        `Pipeline.from_worker_spec` builds the same pipeline from it in another process
+        (the process pool's workers, the Ray engine's actors).
+
+        Args:
+            context: Who needs the spec, for the error message.
+
+        Raises:
+            TypeError: if an enricher given as an object cannot be pickled.
+        """
+        try:
+            return pickle.dumps(self._specs)
+        except Exception as exc:
+            raise TypeError(
+                f"{context}: the enrichers cannot be sent to worker processes "
+                f"({type(exc).__name__}: {exc}); pass their configs (mappings with a "
+                "'_target_') or use n_workers=1"
+            ) from exc
+
+    @classmethod
+    def from_worker_spec(cls, spec: bytes, batch_size: int) -> Pipeline:
+        """The pipeline of `worker_spec`, built here, running in this process."""
+        return cls(pickle.loads(spec), batch_size=batch_size, n_workers=1)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -359,18 +376,22 @@ class Pipeline:
 
     # ------------------------------------------------------------------ public API
 
-    def enrich_table(self, posts: pa.Table, progress: bool = False) -> pa.Table:
+    def enrich_table(
+        self, posts: pa.Table, progress: bool = False, row_offset: int = 0
+    ) -> pa.Table:
         """Enrich a table of posts.
 
         Args:
             posts: Posts with the columns of `POST_SCHEMA` (extra columns are dropped).
             progress: Show a tqdm progress bar.
+            row_offset: Row number of the first post in a larger input (a shard's place in
+                the whole), for error messages.
 
         Returns:
             A table of `ENRICHED_POST_SCHEMA`, one row per post, in the same order.
         """
         table = conform_posts(posts)
-        columns = self._enrich(table.column("text").to_pylist(), progress)
+        columns = self._enrich(table.column("text").to_pylist(), progress, row_offset)
         arrays: list[pa.ChunkedArray | pa.Array] = [table.column(n) for n in POST_SCHEMA.names]
         arrays += [columns[f.name] for f in ENRICHMENT_FIELDS]
         return pa.Table.from_arrays(arrays, schema=ENRICHED_POST_SCHEMA)
@@ -432,9 +453,11 @@ class Pipeline:
             )
         return self._pool
 
-    def _enrich(self, texts: list[str], progress: bool) -> dict[str, pa.ChunkedArray]:
+    def _enrich(
+        self, texts: list[str], progress: bool, offset: int = 0
+    ) -> dict[str, pa.ChunkedArray]:
         n, size = len(texts), self.batch_size
-        jobs = [(i, texts[i : i + size]) for i in range(0, n, size)]
+        jobs = [(offset + i, texts[i : i + size]) for i in range(0, n, size)]
         chunks: dict[str, list[pa.Array]] = {c: [] for c in self.columns}
         parallel = self.n_workers > 1 and len(jobs) > 1
         with tqdm(total=n, unit="post", desc="enrich", disable=not progress) as bar:
