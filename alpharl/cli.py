@@ -17,6 +17,7 @@ TASKS: dict[str, str] = {
     "enrich": "alpharl.tasks.enrich:main",
     "train": "alpharl.tasks.train:main",
     "compare": "alpharl.tasks.compare:main",
+    "tune": "alpharl.tasks.tune:main",
     "evaluate": "alpharl.tasks.evaluate:main",
     "promote": "alpharl.tasks.promote:main",
     "serve": "alpharl.tasks.serve:main",
