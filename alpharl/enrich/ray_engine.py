@@ -21,7 +21,9 @@ does not apply here: ``workers`` does.
 On a local Ray the shards live in a temporary folder. On a cluster of several nodes,
 ``shards_dir`` must be storage every node reads and writes: a shared mount (NFS) or a
 URI pyarrow opens (``s3://bucket/prefix``, ``gs://...``), since the actors read and write
-the shards where they run.
+the shards where they run. The driver runs on the cluster (``ray job submit``, or a node
+with ``address: auto`` or ``head:6379``): Ray Data does not run through Ray Client
+(``ray://``), which is refused with that explanation.
 """
 
 from __future__ import annotations
@@ -207,11 +209,12 @@ class RayEngine:
             return pipeline.enrich_table(table)
         spec = pipeline.worker_spec("engine=ray")
         address = self.address or os.environ.get(ENV_ADDRESS) or ""
-        if address.startswith("ray://") and self.shards_dir is None:
+        if address.startswith("ray://"):
             raise ValueError(
-                f"engine.shards_dir: connecting through Ray Client ({address}), the shards "
-                "must go where the cluster's nodes read them (a shared folder or a URI such "
-                "as s3://bucket/prefix), not a temporary folder on this machine"
+                f"engine.address: {address} is a Ray Client address, and Ray Data does not run "
+                "through Ray Client (Ray 2.60: its streaming executor needs a driver on the "
+                "cluster). Run the command on the cluster instead: `ray job submit -- alpharl "
+                "enrich engine=ray ...`, or on a node with engine.address=auto"
             )
         start = time.perf_counter()
         with ray_session(self.address, self.num_cpus, self.runtime_env) as conn:

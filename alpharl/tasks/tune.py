@@ -7,6 +7,9 @@ config with the trial's values set, nested under the parent (``parent_run_id``);
 reports the run's metrics to Tune. At the end the parent gets the table of trials, the
 best values (``best.<key>`` params) and the best metric, and ends FAILED if a trial failed.
 
+``ray.address`` (or ``$RAY_ADDRESS``) may name a cluster node (``auto``, ``head:6379``) or
+a Ray Client address (``ray://head:10001``; Tune then runs its driver on the cluster).
+
 Trials run in Ray worker processes, possibly on other machines, so they get what they
 need in their config, not from this process: the tracking URI resolved here (the
 embedded SQLite store as an absolute path, or a server's URL) and absolute paths. On a

@@ -82,10 +82,12 @@ def test_engine_options_instantiate(compose_task: Any, option: str, kind: type) 
     assert isinstance(instantiate(cfg.engine, _convert_="all"), kind)
 
 
-def test_ray_client_needs_a_shared_shards_dir(posts: pa.Table) -> None:
-    engine = RayEngine(address="ray://head.example:10001")
-    with pytest.raises(ValueError, match=r"engine.shards_dir: connecting through Ray Client"):
-        engine.enrich_table(Pipeline([BatchPosition()]), posts)
+def test_ray_client_is_refused_with_what_to_do(
+    posts: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head.example:10001")
+    with pytest.raises(ValueError, match=r"engine.address: ray://head.example:10001 is a Ray Cl"):
+        RayEngine().enrich_table(Pipeline([BatchPosition()]), posts)
 
 
 # ------------------------------------------------------------------ on a local Ray
