@@ -236,8 +236,7 @@ class EntityEnricher:
         entities: list[list[dict[str, str]]] = [[] for _ in range(n)]
         brands: list[list[str]] = [[] for _ in range(n)]
         if self._only_ruler:
-            hits = self._candidates.hits
-            todo = [i for i, t in enumerate(texts) if hits(t)]
+            todo = [i for i, hits in enumerate(self._candidates.hits_each(texts)) if hits]
         else:
             todo = list(range(n))
         if todo:

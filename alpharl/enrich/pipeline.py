@@ -286,8 +286,11 @@ def _default_array(column: str, n: int) -> pa.Array:
 def _versions_array(versions: Mapping[str, str], n: int) -> pa.Array:
     k = len(versions)
     offsets = pa.array(np.arange(n + 1, dtype=np.int32) * k, pa.int32())
-    keys = pa.array(list(versions) * n, pa.string())
-    items = pa.array(list(versions.values()) * n, pa.string())
+    # the k names and versions repeated n times, taken in C (a Python list of n * k strings
+    # cost 0.3 us per post)
+    repeat = pa.array(np.tile(np.arange(k, dtype=np.int32), n))
+    keys = pc.take(pa.array(list(versions), pa.string()), repeat)
+    items = pc.take(pa.array(list(versions.values()), pa.string()), repeat)
     return pa.MapArray.from_arrays(offsets, keys, items, type=_TYPES["enricher_versions"])
 
 

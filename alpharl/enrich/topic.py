@@ -107,9 +107,7 @@ class RuleTopicEnricher:
         """The topic of each text, as a list of strings in `TOPICS`."""
         check_texts(texts)
         out: list[str] = []
-        hits_of = self.matcher.hits
-        for text in texts:
-            hits = hits_of(text)
+        for hits in self.matcher.hits_each(texts):
             if not hits:
                 out.append("other")
                 continue
