@@ -242,7 +242,7 @@ class TuneSummary:
                 )
                 line += f"  {r.run_id[:12]}"
             else:
-                line += f"  FAILED: {r.error.splitlines()[0][:80] if r.error else ''}"
+                line += f"  FAILED: {' '.join((r.error or '').split())[:160]}"
             lines.append(line)
         best = self.best
         if best is not None:
@@ -261,15 +261,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _error_text(error: BaseException) -> str:
+    """What a trial raised, without Ray's wrapper (``RayTaskError.cause`` is the original)."""
+    cause = getattr(error, "cause", None)
+    original = cause if isinstance(cause, BaseException) else error
+    return f"{type(original).__name__}: {original}"
+
+
 def _rows(grid: Any, keys: list[str], metric: str, mode: str) -> list[TrialRow]:
     rows = []
     for result in grid:
         trial_id = str((result.metrics or {}).get("trial_id") or Path(result.path).name)
         params = {k: result.config.get(k) for k in keys}
         if result.error is not None:
-            rows.append(
-                TrialRow(trial_id, params, error=f"{type(result.error).__name__}: {result.error}")
-            )
+            rows.append(TrialRow(trial_id, params, error=_error_text(result.error)))
             continue
         metrics = dict(result.metrics or {})
         rows.append(TrialRow(trial_id, params, metrics, str(metrics.get("run_id", ""))))

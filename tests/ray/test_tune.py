@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import mlflow
 import pytest
 from omegaconf import OmegaConf
 
+from alpharl.cli import main as cli_main
 from alpharl.config import ConfigError, check_targets, config_dir
 from alpharl.tasks.tune import build_space, parse_sampler, trial_config, tune
 
@@ -83,6 +85,8 @@ def test_bad_settings_fail_before_anything_runs(
 # ------------------------------------------------------------------ on a local Ray
 
 
+@pytest.mark.slow  # 17-29 s on 2 shared cores: each trial is a fresh process importing torch,
+# spaCy and MLflow (~6 s) and logging its run; `make test-slow` runs it
 def test_two_trials_are_child_runs_of_one_parent(
     ray_local: Any, compose_task: Any, tmp_path: Path
 ) -> None:
@@ -129,32 +133,50 @@ def test_two_trials_are_child_runs_of_one_parent(
     assert data == {"data/enriched_stream_manifest.json"}
 
 
-@pytest.mark.slow  # a second Tune run (~15 s); the default run has the 2-trial one
-def test_a_failed_trial_fails_the_parent_and_is_in_the_table(
-    ray_local: Any, compose_task: Any, tmp_path: Path
+@pytest.mark.slow  # a second Tune run (~15-20 s)
+def test_a_failed_trial_fails_the_parent_and_the_command(
+    ray_local: Any,
+    small_stream: list[str],
+    cache_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cfg = compose_task(
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    args = [
         "tune",
-        [
-            *TINY,
-            "tune.num_samples=1",
-            "tracking.experiment=tune-fail",
-            "tune.space={agent.alpha: 'grid_search([0.5, -1.0])'}",  # merged: l2 stays
-        ],
-    )
-    summary = tune(cfg)
-    assert len(summary.rows) == 2
-    (failed,) = summary.failed
-    assert failed.params["agent.alpha"] == -1.0
-    assert "alpha must be finite and >= 0.0; got -1.0" in (failed.error or "")
-    assert summary.best is not None
-    assert summary.best.params["agent.alpha"] == 0.5
-    assert summary.rows[-1] is failed  # failures go last
-    assert "FAILED: " in summary.render()
+        f"paths.root_dir={tmp_path}",
+        f"paths.cache_dir={cache_dir}",
+        *small_stream,
+        *TINY,
+        "tune.num_samples=1",
+        "tracking.experiment=tune-fail",
+        "tune.space={agent.alpha: 'grid_search([0.5, -1.0])'}",  # merged: l2 stays
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(args)
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    ok = next(i for i, line in enumerate(lines) if "FAILED: " not in line and " 0.5 " in line)
+    failed = next(i for i, line in enumerate(lines) if "FAILED: " in line)
+    assert ok < failed  # failures go last
+    assert "alpha must be finite and >= 0.0; got -1.0" in lines[failed]
+    assert "best (max mean_reward = " in out
+    assert "alpharl train agent.alpha=0.5 " in out
+    assert "1 trial(s) failed; see the table above" in out
+
     client = _client(tmp_path)
-    assert client.get_run(summary.parent_run_id).info.status == "FAILED"
-    statuses = sorted(c.info.status for c in _children(client, "tune-fail", summary.parent_run_id))
-    assert statuses == ["FAILED", "FINISHED"]
+    exp = client.get_experiment_by_name("tune-fail")
+    (parent,) = client.search_runs(
+        [exp.experiment_id],
+        filter_string="tags.`alpharl.task` = 'tune' and attributes.run_name LIKE 'tune %'",
+    )
+    assert parent.info.status == "FAILED"
+    assert float(parent.data.params["best.agent.alpha"]) == 0.5
+    children = _children(client, "tune-fail", parent.info.run_id)
+    by_alpha = {float(c.data.params["agent.alpha"]): c.info.status for c in children}
+    assert by_alpha == {0.5: "FINISHED", -1.0: "FAILED"}
 
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (config_dir() / "tune").glob("*.yaml")))
