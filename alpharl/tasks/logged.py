@@ -4,6 +4,8 @@
 
 - ``sqlite:///<path>``: a serving decision log, read read-only (a server may be writing
   it); ``log.arm`` and ``log.since`` keep one arm's decisions or the recent ones;
+- ``postgresql://user@host:port/db``: a serving decision log in PostgreSQL (the password in
+  ``$PGPASSWORD`` or ``~/.pgpass``), with ``log.arm`` and ``log.since`` as above;
 - ``<file>.csv``: an Open Bandit Dataset CSV (``item_id``, ``position``, ``click``,
   ``propensity_score``, context columns); ``log.position_base`` is its first position;
 - ``<file>.parquet`` / ``<file>.npz``: logged arrays (`alpharl.ope.files`).
@@ -20,10 +22,15 @@ import numpy as np
 from alpharl.config import ConfigError
 from alpharl.ope import LoggedBanditFeedback
 from alpharl.ope.files import read_logged
+from alpharl.serving.decision_log import feedback_from_rows
+from alpharl.serving.stores import POSTGRES_SCHEMES
 
 SQLITE = "sqlite:///"
 FILE_FORMATS = (".csv", ".parquet", ".npz")
-SOURCES = "sqlite:///<decision log>, an Open Bandit Dataset .csv, or a .parquet/.npz of arrays"
+SOURCES = (
+    "sqlite:///<decision log>, postgresql://<decision log>, an Open Bandit Dataset .csv, "
+    "or a .parquet/.npz of arrays"
+)
 
 
 def load_logged(log: Any, key: str = "log") -> LoggedBanditFeedback:
@@ -52,6 +59,16 @@ def load_logged(log: Any, key: str = "log") -> LoggedBanditFeedback:
             raise ConfigError(f"{key}.source: {source!r} names no file; use sqlite:///<path>")
         since = None if log.since is None else float(log.since)
         return read_logged_feedback(db, since=since, arm=log.arm, n_actions=n_actions)
+    if source.startswith(POSTGRES_SCHEMES):
+        from alpharl.serving.pg_decision_log import PostgresDecisionLog
+
+        since = None if log.since is None else float(log.since)
+        store = PostgresDecisionLog(source)
+        try:
+            rows = store.iter_rows(since)
+            return feedback_from_rows(rows, log.arm, n_actions, where=store.shown_url)
+        finally:
+            store.close()
     if "://" in source:
         scheme = source.split("://", 1)[0]
         raise ConfigError(f"{key}.source: unsupported scheme {scheme!r} in {source!r}; {SOURCES}")

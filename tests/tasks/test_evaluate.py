@@ -112,7 +112,7 @@ def test_reads_an_open_bandit_dataset_csv(task_overrides: list[str], tmp_path: P
     [
         (["log.source=null"], ConfigError, r"log\.source: is required"),
         (["log.source=data.json"], ConfigError, r"log\.source: unknown format '\.json'"),
-        (["log.source=postgres://h/db"], ConfigError, r"unsupported scheme 'postgres'"),
+        (["log.source=mysql://h/db"], ConfigError, r"unsupported scheme 'mysql'"),
         (["log.source=missing.parquet"], FileNotFoundError, r"no such file 'missing\.parquet'"),
         (["log.source=sqlite:///nope.db"], FileNotFoundError, "no decision log at this path"),
         (["log.arm=challenger", "log.source=x.npz"], ConfigError, r"log\.arm: applies to"),
@@ -183,3 +183,60 @@ def test_policy_helper_matches_the_campaign(campaign: Campaign) -> None:
     # The fixtures' good policy really is better in the simulator (the tests rely on it).
     assert campaign.true_value(campaign.good) > campaign.true_value(campaign.bad) + 0.2
     assert policy_with(1.0, 0.1).n_features == 6
+
+
+@pytest.mark.integration
+def test_reads_a_postgresql_decision_log(
+    campaign: Campaign, task_overrides: list[str], tmp_path: Path
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
+    from local_servers import find_postgres_bindir, postgres_server
+
+    from alpharl.serving.decision_log import DecisionLog
+    from alpharl.serving.pg_decision_log import PostgresDecisionLog
+
+    if find_postgres_bindir() is None:
+        pytest.skip("no PostgreSQL binaries: `pip install pgserver` (a dev dependency)")
+    source = DecisionLog(campaign.log_path)
+    rows = source.export_logged_feedback()
+    source.close()
+    good = campaign.good.save(tmp_path / "good")
+    with postgres_server() as pg:
+        store = PostgresDecisionLog(pg.url)
+        store.append_many([_as_record(r) for r in rows])
+        for r in rows:
+            if r["reward"] is not None:
+                store.record_feedback(r["decision_id"], r["reward"])
+        store.close()
+        base = [*task_overrides, "ope.n_bootstrap_samples=50", f"policies=[{good}]"]
+        from_pg = evaluate(compose_config("evaluate", [*base, f"log.source={pg.url}"]))
+        wrong_arm = compose_config(
+            "evaluate", [*base, f"log.source={pg.url}", "log.arm=challenger"]
+        )
+        with pytest.raises(ValueError, match="holds no decision of arm 'challenger'"):
+            evaluate(wrong_arm)
+    from_sqlite = evaluate(
+        compose_config("evaluate", [*base, f"log.source=sqlite:///{campaign.log_path}"])
+    )
+    assert from_pg.log_hash == from_sqlite.log_hash  # the same rows, masks and rewards
+    assert from_pg.summaries["good"].equals(from_sqlite.summaries["good"])
+
+
+def _as_record(row: dict) -> object:  # type: ignore[type-arg]
+    from alpharl.serving.decision_log import DecisionRecord
+
+    return DecisionRecord(
+        decision_id=row["decision_id"],
+        created_at=row["created_at"],
+        user_id=row["user_id"],
+        context=np.asarray(row["context"], dtype=np.float32),
+        mask=None if row["mask"] is None else np.asarray(row["mask"], dtype=bool),
+        n_actions=row["n_actions"],
+        action=row["action"],
+        propensity=row["propensity"],
+        policy_name=row["policy_name"],
+        policy_version=row["policy_version"],
+        arm=row["arm"],
+    )
