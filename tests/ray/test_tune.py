@@ -85,8 +85,6 @@ def test_bad_settings_fail_before_anything_runs(
 # ------------------------------------------------------------------ on a local Ray
 
 
-@pytest.mark.slow  # 17-29 s on 2 shared cores: each trial is a fresh process importing torch,
-# spaCy and MLflow (~6 s) and logging its run; `make test-slow` runs it
 def test_two_trials_are_child_runs_of_one_parent(
     ray_local: Any, compose_task: Any, tmp_path: Path
 ) -> None:
@@ -133,7 +131,7 @@ def test_two_trials_are_child_runs_of_one_parent(
     assert data == {"data/enriched_stream_manifest.json"}
 
 
-@pytest.mark.slow  # a second Tune run (~15-20 s)
+@pytest.mark.slow  # a second Tune run: ~13 s on 2 shared cores, 20+ s when they are busy
 def test_a_failed_trial_fails_the_parent_and_the_command(
     ray_local: Any,
     small_stream: list[str],
