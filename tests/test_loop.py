@@ -188,6 +188,7 @@ def test_the_loop(compose_task, tmp_path: Path, capsys, monkeypatch) -> None:  #
     check = [f"if_better.log.source={log_source}", "if_better.estimator=dr"]
     up = promote(_compose("promote", [*base, "from_alias=challenger", *check]))
     assert up.decision == PROMOTED, up.render()
+    assert "decides deterministically (ucb)" in up.render()  # LinUCB serves without exploring
     store_uri = tracking_uri_for(runs)
     from alpharl.tracking.store import TrackingStore
 

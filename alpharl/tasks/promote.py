@@ -63,6 +63,7 @@ class PromotionOutcome:
     incumbent: str | None
     reason: str
     check: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def holds_alias(self) -> bool:
@@ -77,6 +78,7 @@ class PromotionOutcome:
             UNCHANGED: f"unchanged: {self.name}@{self.alias} is already version {self.version}",
         }[self.decision]
         lines = [head, f"  reason: {self.reason}"]
+        lines += [f"  note: {n}" for n in self.notes]
         if self.incumbent is not None and self.decision != UNCHANGED:
             lines.append(f"  incumbent: version {self.incumbent}")
         c = self.check
@@ -194,6 +196,24 @@ def _ope_check(
     return better, reason, figures
 
 
+def _determinism_note(name: str, version: str, store: Any) -> str | None:
+    """A warning when the version decides deterministically (its log cannot judge others)."""
+    from alpharl.policy import EpsilonGreedyRule, GreedyRule, UCBRule
+    from alpharl.tracking.models import load_policy_from_registry
+
+    rule = load_policy_from_registry(f"models:/{name}/{version}", store).policy.rule
+    deterministic = isinstance(rule, GreedyRule | UCBRule) or (
+        isinstance(rule, EpsilonGreedyRule) and rule.epsilon == 0.0
+    )
+    if not deterministic:
+        return None
+    return (
+        f"version {version} decides deterministically ({rule.name}): what it serves is logged "
+        "with propensity 1, so that log cannot evaluate other policies off-policy; serve an "
+        "exploring policy (e.g. agent=linear_epsilon_greedy) where the next one must be judged"
+    )
+
+
 def promote(cfg: DictConfig) -> PromotionOutcome:
     """Point ``cfg.model_name@cfg.alias`` at the candidate, if it passes the configured check.
 
@@ -229,6 +249,9 @@ def promote(cfg: DictConfig) -> PromotionOutcome:
         outcome = PromotionOutcome(decision, name, alias, candidate, incumbent, reason, check)
     if outcome.decision == PROMOTED:
         set_alias(name, alias, candidate, store)
+        note = _determinism_note(name, candidate, store)
+        if note:
+            outcome.notes.append(note)
     for key, value in outcome.tags().items():
         set_version_tag(name, candidate, key, value, store)
     log.info(

@@ -147,3 +147,21 @@ def test_bad_input_names_what_is_wrong(
     with pytest.raises(ConfigError, match=message):
         promote(cfg)
     assert get_version_by_alias(model["name"], "champion", mlflow_store).version == model["bad"]
+
+
+def test_a_deterministic_policy_is_promoted_with_a_warning(
+    register_policy,  # type: ignore[no-untyped-def]
+    campaign: Campaign,
+    task_overrides: list[str],
+) -> None:
+    from alpharl.policy import LinearPolicy
+
+    name = f"promote-{uuid.uuid4().hex[:8]}"
+    greedy = LinearPolicy(campaign.good.theta)  # GreedyRule: propensity 1 for what it serves
+    register_policy(greedy, name)
+    register_policy(campaign.good, name)
+    out = promote(_cfg(task_overrides, name, "version=1"))
+    assert out.notes
+    assert "decides deterministically (greedy)" in out.notes[0]
+    assert "note: version 1 decides deterministically" in out.render()
+    assert promote(_cfg(task_overrides, name, "version=2")).notes == []  # epsilon-greedy explores
