@@ -19,7 +19,9 @@ from alpharl.schema import EMOTIONS, INTENTS, MAX_TEXT_CHARS, TOPICS
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 UserId = Annotated[str, Field(min_length=1, max_length=256)]
-DecisionId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="uuid4 hex")]
+DecisionId = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{32}$", description="32 hex digits (a time-ordered UUIDv7)")
+]
 MAX_CONTEXT = 65_536
 MAX_LIST = 100_000
 
@@ -148,7 +150,7 @@ class DecideRequest(_Body):
 class DecideResponse(BaseModel):
     """The decision made."""
 
-    decision_id: str = Field(description="uuid4 hex; send it back with the feedback")
+    decision_id: str = Field(description="32 hex digits; send it back with the feedback")
     creative_id: str | None = Field(description="the creative to show; null for no ad")
     action: int = Field(description="0..K-1 the catalog index, K = no ad")
     propensity: float = Field(description="probability of this action under the policy")

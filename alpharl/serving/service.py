@@ -10,9 +10,9 @@ FastAPI's thread pool (the routes are plain ``def``).
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +62,25 @@ class PostEnricher(Protocol):
     """What the text path needs from `alpharl.enrich.pipeline.Pipeline`."""
 
     def enrich_posts(self, posts: Sequence[Post]) -> pa.Table: ...
+
+
+def new_decision_id() -> str:
+    """A time-ordered random id: a UUIDv7 (RFC 9562) as 32 lowercase hex digits.
+
+    48 bits of Unix milliseconds, then 74 random bits (version and variant between). Ids
+    made later sort later, so the decision log's index on them grows at its right edge:
+    a commit rewrites the same few index pages instead of a random one per decision,
+    which keeps the WAL and its checkpoints small (uuid4 ids dirtied every index page).
+    """
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (time.time_ns() // 1_000_000) << 80
+        | 0x7 << 76
+        | (rand >> 68) << 64
+        | 0b10 << 62
+        | rand & ((1 << 62) - 1)
+    )
+    return f"{value:032x}"
 
 
 def arm_for(key: str, share: float) -> str:
@@ -219,7 +238,7 @@ class DecisionService:
         return challenger if arm == CHALLENGER else champion
 
     def _plan(self, req: DecideRequest, loc: Loc, now: float) -> _Planned:
-        decision_id = uuid.uuid4().hex
+        decision_id = new_decision_id()
         model = self._pick(req.user_id, decision_id)
         if req.context is not None:
             x = self._context(model, req.context, (*loc, "context"))
