@@ -223,6 +223,7 @@ class ServeTaskConfig:
     challenger_source: str = ""
     decision_log_url: str = "sqlite:///runs/decisions.db"
     decision_log_synchronous: str = "NORMAL"
+    profile_store_url: str = ""
     api_key_env: str | None = "ALPHARL_SERVE_API_KEY"
     poll_interval_s: float = 30.0
     text_enrichment: bool = True

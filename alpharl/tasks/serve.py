@@ -34,6 +34,7 @@ SETTINGS_KEYS = (
     "challenger_source",
     "decision_log_url",
     "decision_log_synchronous",
+    "profile_store_url",
     "poll_interval_s",
     "text_enrichment",
     "seed",

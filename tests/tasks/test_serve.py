@@ -34,6 +34,7 @@ def test_config_becomes_settings(tmp_path: Path) -> None:
             "challenger_share=0.25",
             "seed=3",
             "api_key_env=MY_KEY",
+            "profile_store_url=redis://127.0.0.1:6379/2",
         ],
     )
     settings = serve_settings(cfg, environ={"MY_KEY": "s3cret"})
@@ -46,6 +47,7 @@ def test_config_becomes_settings(tmp_path: Path) -> None:
     assert settings.api_key.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(settings)
     assert settings.decision_log_url == f"sqlite:///{runs}/decisions.db"
+    assert settings.profile_store_url == "redis://127.0.0.1:6379/2"
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         assert settings.tracking_uri == tracking_uri_for(runs)
     assert serve_settings(cfg, environ={}).api_key is None  # routes needing it answer 503
@@ -59,6 +61,7 @@ def test_config_becomes_settings(tmp_path: Path) -> None:
         (["decision_log_url=mysql://x"], r"decision_log_url: .*sqlite:///"),
         (["champion_alias=latest"], "champion_alias"),
         (["log_level=loud"], "log_level"),
+        (["profile_store_url=memcached://x"], r"profile_store_url: .*redis://"),
     ],
 )
 def test_bad_values_name_the_key(overrides: list[str], message: str) -> None:
