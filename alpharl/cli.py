@@ -33,6 +33,8 @@ def _single_threaded() -> None:
         os.environ.setdefault(var, "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # MLflow's per-artifact progress bars would bury the task's own output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _load(spec: str) -> Callable[[Any], Any]:
