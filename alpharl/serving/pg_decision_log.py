@@ -39,6 +39,7 @@ from alpharl.serving.decision_log import (
     FeedbackResult,
     FeedbackStatus,
     _row_dict,
+    feedback_from_rows,
 )
 from alpharl.serving.stores import redact_url
 
@@ -261,12 +262,7 @@ class PostgresDecisionLog:
             arm: Only this arm's decisions (``champion`` / ``challenger``), when given.
             n_actions: Number of actions; None takes the largest the log recorded.
         """
-        from alpharl.ope.dataset import LoggedBanditFeedback
-
-        rows = [r for r in self.iter_rows(since) if arm is None or r["arm"] == arm]
-        if n_actions is None and rows:
-            n_actions = max(int(r["n_actions"]) for r in rows)
-        return LoggedBanditFeedback.from_decision_log(rows, n_actions=n_actions)
+        return feedback_from_rows(self.iter_rows(since), arm, n_actions)
 
     def arm_totals(self) -> dict[str, ArmTotals]:
         """Per-arm decisions, rewarded decisions, and reward sums (one aggregate query)."""

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from alpharl.schema import MAX_TEXT_CHARS, RecordError, to_utc
+from alpharl.schema import MAX_TEXT_CHARS, Post, RecordError, to_utc
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -54,6 +54,13 @@ REQUIRED_FIELDS: tuple[str, ...] = ("id", "created_at", "author_id", "text")
 
 CoercedRow = tuple[str, int, str, str, str, str, tuple[int, int, int, int], dict[str, float]]
 """(id, created_at in epoch microseconds, platform, author_id, text, lang, counts, annotations)."""
+
+
+def post_from_row(row: CoercedRow) -> Post:
+    """The `Post` of a row `coerce_row` accepted."""
+    ident, us, platform, author, text, lang, c, ann = row
+    when = EPOCH + timedelta(microseconds=us)
+    return Post(ident, when, platform, author, text, lang, c[0], c[1], c[2], c[3], ann)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,7 +29,7 @@ from requests.adapters import HTTPAdapter
 
 from alpharl.schema import Post, RecordError
 from alpharl.streams.base import DeadLetterWriter, StreamStats
-from alpharl.streams.records import EPOCH, FieldMap, coerce_row
+from alpharl.streams.records import FieldMap, coerce_row, post_from_row
 
 log = logging.getLogger(__name__)
 
@@ -350,20 +349,7 @@ class XRecentSearchStream:
         self.stats.read += 1
         try:
             row = coerce_row(tweet_record(item), self.fields, text_cells=False)
-            ident, us, platform, author, text, lang, c, ann = row
-            return Post(
-                ident,
-                EPOCH + timedelta(microseconds=us),
-                platform,
-                author,
-                text,
-                lang,
-                c[0],
-                c[1],
-                c[2],
-                c[3],
-                ann,
-            )
+            return post_from_row(row)
         except (RecordError, OverflowError) as exc:
             self.stats.dead(str(exc))
             self.dead_letter.write(self.name, position, str(exc), item)

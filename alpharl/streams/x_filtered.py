@@ -18,14 +18,13 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import timedelta
 from math import inf
 from pathlib import Path
 from typing import Any
 
 from alpharl.schema import Post, RecordError
 from alpharl.streams.base import DeadLetterWriter, StreamStats
-from alpharl.streams.records import EPOCH, FieldMap, coerce_row
+from alpharl.streams.records import FieldMap, coerce_row, post_from_row
 from alpharl.streams.x_api import (
     TWEEPY_HOST,
     TWEET_FIELDS,
@@ -183,20 +182,7 @@ class XFilteredStream:
             if not isinstance(payload, dict) or "data" not in payload:
                 raise RecordError("data", payload, "is missing")
             row = coerce_row(tweet_record(payload["data"]), self.fields, text_cells=False)
-            ident, us, platform, author, text, lang, c, ann = row
-            return Post(
-                ident,
-                EPOCH + timedelta(microseconds=us),
-                platform,
-                author,
-                text,
-                lang,
-                c[0],
-                c[1],
-                c[2],
-                c[3],
-                ann,
-            )
+            return post_from_row(row)
         except (RecordError, OverflowError) as exc:
             self.stats.dead(str(exc))
             self.dead_letter.write(self.name, position, str(exc), raw)
