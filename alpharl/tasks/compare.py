@@ -126,9 +126,9 @@ def compare(cfg: DictConfig) -> Comparison:
                 {f"{name}_{k}": v for k, v in metrics.as_dict().items()}, step=metrics.steps
             )
         seconds = time.perf_counter() - start
-        comparison = Comparison(rows, parent.run_id, "", seconds)
+        ui = ui_command(cfg.paths.runs_dir, cfg.tracking.uri)
+        comparison = Comparison(rows, parent.run_id, ui, seconds)
         parent.log_text(comparison.render(), "compare/table.txt")
-    comparison.ui = ui_command(cfg.paths.runs_dir, cfg.tracking.uri)
     return comparison
 
 
