@@ -36,18 +36,17 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from alpharl.ope.dataset import LoggedBanditFeedback
+from alpharl.serving.log_rows import LogExports, row_dict
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +197,7 @@ def _as_time(value: float | datetime | None) -> float | None:
     return value.timestamp()
 
 
-class DecisionLog:
+class DecisionLog(LogExports):
     """A SQLite decision log (see the module docstring for durability and concurrency).
 
     Args:
@@ -422,7 +421,7 @@ class DecisionLog:
             )
             .fetchone()
         )
-        return None if row is None else _row_dict(row)
+        return None if row is None else row_dict(row)
 
     def count(self) -> int:
         """Number of logged decisions."""
@@ -444,32 +443,7 @@ class DecisionLog:
             if not chunk:
                 return
             for row in chunk:
-                yield _row_dict(row)
-
-    def export_logged_feedback(self, since: float | datetime | None = None) -> list[dict[str, Any]]:
-        """Every decision since ``since`` (unix seconds or datetime), in logged order.
-
-        Each row has the keys `LoggedBanditFeedback.from_decision_log` reads — ``context``
-        (list of floats), ``action``, ``reward`` (None until feedback), ``propensity``,
-        ``policy_version`` — plus ``decision_id``, ``created_at``, ``user_id``, ``mask``
-        (list of bools or None), ``n_actions``, ``policy_name``, ``arm``, ``feedback_at``.
-        """
-        return list(self.iter_rows(since))
-
-    def to_logged_feedback(
-        self,
-        since: float | datetime | None = None,
-        arm: str | None = None,
-        n_actions: int | None = None,
-    ) -> LoggedBanditFeedback:
-        """The rewarded decisions as `LoggedBanditFeedback` for off-policy evaluation.
-
-        Args:
-            since: Only decisions made at or after this time.
-            arm: Only this arm's decisions (``champion`` / ``challenger``), when given.
-            n_actions: Number of actions; None takes the largest the log recorded.
-        """
-        return feedback_from_rows(self.iter_rows(since), arm, n_actions)
+                yield row_dict(row)
 
     def arm_totals(self) -> dict[str, ArmTotals]:
         """Per-arm decisions, rewarded decisions, and reward sums (one aggregate query)."""
@@ -512,46 +486,3 @@ class DecisionLog:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
-
-
-def feedback_from_rows(
-    rows: Iterable[dict[str, Any]],
-    arm: str | None,
-    n_actions: int | None,
-    where: str = "decision log",
-) -> LoggedBanditFeedback:
-    """Exported rows (see `DecisionLog.export_logged_feedback`) as `LoggedBanditFeedback`.
-
-    Args:
-        rows: Exported rows in logged order.
-        arm: Keep only this arm's rows, when given.
-        n_actions: Number of actions; None takes the largest the rows recorded.
-        where: How the source is named in errors.
-    """
-    from alpharl.ope.dataset import LoggedBanditFeedback
-
-    kept = [r for r in rows if arm is None or r["arm"] == arm]
-    if arm is not None and not kept:
-        raise ValueError(f"arm: the {where} holds no decision of arm {arm!r}")
-    if n_actions is None and kept:
-        n_actions = max(int(r["n_actions"]) for r in kept)
-    return LoggedBanditFeedback.from_decision_log(kept, n_actions=n_actions)
-
-
-def _row_dict(row: Sequence[Any]) -> dict[str, Any]:
-    (did, created, user, ctx, mask, n_actions, action, prop, name, version, arm, rew, fb) = row
-    return {
-        "decision_id": did,
-        "created_at": created,
-        "user_id": user,
-        "context": np.frombuffer(ctx, dtype="<f4").astype(np.float64).tolist(),
-        "mask": None if mask is None else [bool(b) for b in mask],
-        "n_actions": n_actions,
-        "action": action,
-        "propensity": prop,
-        "policy_name": name,
-        "policy_version": version,
-        "arm": arm,
-        "reward": rew,
-        "feedback_at": fb,
-    }

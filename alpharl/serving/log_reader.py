@@ -16,9 +16,8 @@ from alpharl.serving.decision_log import (
     _EXPORT_COLUMNS,
     SCHEMA_VERSION,
     _as_time,
-    _row_dict,
-    feedback_from_rows,
 )
+from alpharl.serving.log_rows import feedback_from_rows, row_dict
 
 if TYPE_CHECKING:
     from alpharl.ope.dataset import LoggedBanditFeedback
@@ -67,7 +66,7 @@ def read_logged_feedback(
         if t0 is not None:
             sql += " WHERE created_at >= ?"
             params = (t0,)
-        rows = [_row_dict(r) for r in conn.execute(sql + " ORDER BY rowid", params)]
+        rows = [row_dict(r) for r in conn.execute(sql + " ORDER BY rowid", params)]
     finally:
         conn.close()
     if not rows:

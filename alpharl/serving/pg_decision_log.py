@@ -26,7 +26,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -38,13 +38,9 @@ from alpharl.serving.decision_log import (
     FeedbackConflictError,
     FeedbackResult,
     FeedbackStatus,
-    _row_dict,
-    feedback_from_rows,
 )
+from alpharl.serving.log_rows import LogExports, row_dict
 from alpharl.serving.stores import redact_url
-
-if TYPE_CHECKING:
-    from alpharl.ope.dataset import LoggedBanditFeedback
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +92,7 @@ def _configure(conn: Any) -> None:
     conn.execute("SET synchronous_commit = on")
 
 
-class PostgresDecisionLog:
+class PostgresDecisionLog(LogExports):
     """A PostgreSQL decision log (see the module docstring for durability and concurrency).
 
     Args:
@@ -218,7 +214,7 @@ class PostgresDecisionLog:
             row = conn.execute(
                 f"SELECT {_EXPORT_COLUMNS} FROM {TABLE} WHERE decision_id = %s", (decision_id,)
             ).fetchone()
-        return None if row is None else _row_dict(row)
+        return None if row is None else row_dict(row)
 
     def count(self) -> int:
         """Number of logged decisions."""
@@ -243,26 +239,7 @@ class PostgresDecisionLog:
             cur.itersize = batch_size
             cur.execute(sql + " ORDER BY seq", params)
             for row in cur:
-                yield _row_dict(row)
-
-    def export_logged_feedback(self, since: float | datetime | None = None) -> list[dict[str, Any]]:
-        """Every decision since ``since``, in logged order (the SQLite log's row format)."""
-        return list(self.iter_rows(since))
-
-    def to_logged_feedback(
-        self,
-        since: float | datetime | None = None,
-        arm: str | None = None,
-        n_actions: int | None = None,
-    ) -> LoggedBanditFeedback:
-        """The rewarded decisions as `LoggedBanditFeedback` for off-policy evaluation.
-
-        Args:
-            since: Only decisions made at or after this time.
-            arm: Only this arm's decisions (``champion`` / ``challenger``), when given.
-            n_actions: Number of actions; None takes the largest the log recorded.
-        """
-        return feedback_from_rows(self.iter_rows(since), arm, n_actions)
+                yield row_dict(row)
 
     def arm_totals(self) -> dict[str, ArmTotals]:
         """Per-arm decisions, rewarded decisions, and reward sums (one aggregate query)."""

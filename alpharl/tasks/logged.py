@@ -22,7 +22,7 @@ import numpy as np
 from alpharl.config import ConfigError
 from alpharl.ope import LoggedBanditFeedback
 from alpharl.ope.files import read_logged
-from alpharl.serving.decision_log import feedback_from_rows
+from alpharl.serving.log_rows import feedback_from_rows
 from alpharl.serving.stores import POSTGRES_SCHEMES
 
 SQLITE = "sqlite:///"
