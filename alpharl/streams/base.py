@@ -58,6 +58,11 @@ class DeadLetterWriter:
         self.count = 0
         self._lock = threading.Lock()
 
+    @classmethod
+    def of(cls, target: DeadLetterWriter | str | Path | None) -> DeadLetterWriter:
+        """``target`` itself if it is a writer, else a writer to that path (None: count only)."""
+        return target if isinstance(target, DeadLetterWriter) else cls(target)
+
     def write(self, source: str, position: Any, reason: str, raw: Any) -> None:
         """Record one rejected record."""
         if isinstance(raw, bytes):

@@ -238,11 +238,7 @@ class KafkaStream:
         self.topic = topic
         self.group_id = group_id
         self.dead_letter_topic = dead_letter_topic
-        self.dead_letter = (
-            dead_letter
-            if isinstance(dead_letter, DeadLetterWriter)
-            else DeadLetterWriter(dead_letter)
-        )
+        self.dead_letter = DeadLetterWriter.of(dead_letter)
         self.fields = FieldMap.build(columns, None, platform)
         self.auto_offset_reset = auto_offset_reset
         self.batch_size = batch_size

@@ -109,11 +109,7 @@ class ReplayStream:
         if pace is not None and not (isinstance(pace, int | float) and pace > 0):
             raise ValueError(f"pace: must be a positive number or None (got {pace!r})")
         self.pace = None if pace is None else float(pace)
-        self.dead_letter = (
-            dead_letter
-            if isinstance(dead_letter, DeadLetterWriter)
-            else DeadLetterWriter(dead_letter)
-        )
+        self.dead_letter = DeadLetterWriter.of(dead_letter)
         self.name = name or self.path.stem
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep

@@ -222,11 +222,7 @@ class XRecentSearchStream:
         self.max_polls = max_polls
         self.max_posts = max_posts
         self.fields = FieldMap.build(None, None, platform)
-        self.dead_letter = (
-            dead_letter
-            if isinstance(dead_letter, DeadLetterWriter)
-            else DeadLetterWriter(dead_letter)
-        )
+        self.dead_letter = DeadLetterWriter.of(dead_letter)
         self.api_url = api_url
         self.timeout_s = float(timeout_s)
         self.backoff_initial_s = float(backoff_initial_s)

@@ -102,11 +102,7 @@ class XFilteredStream:
         self.max_posts = max_posts
         self.max_retries = max_retries
         self.fields = FieldMap.build(None, None, platform)
-        self.dead_letter = (
-            dead_letter
-            if isinstance(dead_letter, DeadLetterWriter)
-            else DeadLetterWriter(dead_letter)
-        )
+        self.dead_letter = DeadLetterWriter.of(dead_letter)
         self.api_url = api_url
         self.timeout_s = float(timeout_s)
         self.queue_size = int(queue_size)
