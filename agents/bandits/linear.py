@@ -153,19 +153,20 @@ class LinearThompsonSampling(LinearBandit):
     """Linear Thompson sampling with disjoint Gaussian posteriors (Agrawal & Goyal, 2013).
 
     Action ``a``'s coefficients have posterior ``N(A_a^-1 b_a, v^2 A_a^-1)``. Each round
-    samples every eligible action's score from it (see `ThompsonRule`: sampling the score
+    the action distribution is the win frequencies of ``n_samples`` score draws from it,
+    made from one fixed matrix of normals (see `ThompsonRule`: sampling the score
     ``x' theta_a`` directly is the same distribution as sampling ``theta_a`` through a
-    Cholesky factor, without keeping one) and plays the best. Propensities are the seeded
-    Monte-Carlo estimate with ``n_samples`` draws, clipped to ``>= 1 / n_samples``.
+    Cholesky factor), and the action is drawn from that distribution with the agent's
+    generator. The logged propensity is therefore exactly the chosen action's probability.
 
     Args:
         n_actions: Number of actions, the last being "no ad" (>= 2).
         n_features: Observation width (>= 1).
         v: Posterior scale > 0.
         l2: Ridge penalty > 0 (the prior precision).
-        n_samples: Monte-Carlo draws for the propensity estimate (>= 1).
-        propensity_seed: Seed of those draws (>= 0).
-        seed: Seed of the agent's generator (the Thompson draws).
+        n_samples: Score draws defining the action distribution (>= 1).
+        propensity_seed: Seed of the fixed normals of those draws (>= 0).
+        seed: Seed of the agent's generator (the draw from the action distribution).
     """
 
     def __init__(

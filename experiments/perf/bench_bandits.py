@@ -14,8 +14,9 @@ Rows:
   * ``numpy floor``: a bare LinUCB loop (scores, argmax, Sherman–Morrison) with no input
     checks, masks or propensities; the cost of the arithmetic alone.
   * ``ours, one at a time``: ``act(x)`` then ``update(x, a, r)``, the online protocol.
-    Our act also returns a propensity (LinTS: a 1000-draw Monte-Carlo estimate), which
-    MABWiser does not compute.
+    Our act also returns a propensity, which MABWiser does not compute (LinTS: the
+    action is drawn from the win frequencies of 1000 fixed score draws, so the logged
+    propensity is exact).
   * ``ours, batches of B``: ``act_batch`` on B contexts, then ``update_batch``. This is
     *delayed feedback*, a different protocol (decisions in a batch do not see each
     other's rewards); shown for throughput, with its own regret.
@@ -23,8 +24,11 @@ Rows:
   * ``reference LinTS``: the textbook algorithm, slow, for the regret comparison: MABWiser's
     LinTS gives every arm a copy of one generator, so its arms' draws are identical normals
     (checked and printed below) and its regret is that of a different, correlated sampler.
-  * ``n_samples=100``: our LinTS with a 100-draw propensity estimate, to show the share
-    of the 1000-draw default's cost.
+    Ours draws other random numbers than the reference, so their regrets agree only in
+    distribution, not round by round; that our score sampling has the definition's action
+    distribution is a test (tests/policy/test_thompson_exact.py), not this benchmark.
+  * ``n_samples=100``: our LinTS with 100 draws defining its distribution, to show the
+    share of the 1000-draw default's cost.
 
 A last table documents why our LinTS samples each arm's score ``x' theta_a`` (one normal
 per arm) instead of ``theta_a`` through a Cholesky factor of ``A_a^-1``: per-decision
