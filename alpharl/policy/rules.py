@@ -124,6 +124,16 @@ class DecisionRule(ABC):
         params = fields(self)  # type: ignore[arg-type]
         return {"name": self.name} | {f.name: getattr(self, f.name) for f in params if f.init}
 
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> DecisionRule:
+        """Build from the parameters of a config (its ``name`` removed and checked)."""
+        return cls(**params)
+
+    @property
+    def base(self) -> DecisionRule:
+        """The exploration rule itself, beneath any pacing wrapper (`alpharl.policy.paced`)."""
+        return self
+
 
 @dataclass(frozen=True)
 class GreedyRule(DecisionRule):
@@ -337,7 +347,8 @@ RULES: dict[str, type[DecisionRule]] = {
     UCBRule.name: UCBRule,
     ThompsonRule.name: ThompsonRule,
 }
-"""The decision rules by their config name."""
+"""The decision rules by their config name (`alpharl.policy.paced` adds the pacing
+wrappers when the package is imported)."""
 
 
 def rule_from_config(config: DecisionRule | Mapping[str, Any]) -> DecisionRule:
@@ -362,4 +373,4 @@ def rule_from_config(config: DecisionRule | Mapping[str, Any]) -> DecisionRule:
         raise ValueError(
             f"decision rule {name!r} got unknown parameters {unknown}; allowed: {sorted(allowed)}"
         )
-    return cls(**params)
+    return cls.from_params(params)
