@@ -146,11 +146,13 @@ class BatchedLinearBandit:
     # --- scores, acting, updating -------------------------------------------------------
 
     def _scores(self, x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        theta = self.theta[rows]
-        mean = np.einsum("nad,nd->na", theta, x)
+        every = len(rows) == self.n_learners  # no gather: the arrays themselves
+        theta = self.theta if every else self.theta[rows]
+        mean = (theta @ x[:, :, None])[..., 0]
         if not self.exploration.uses_width:
             return mean, None
-        quad = np.einsum("nad,nd->na", np.einsum("nade,ne->nad", self.a_inv[rows], x), x)
+        a_inv = self.a_inv if every else self.a_inv[rows]
+        quad = ((a_inv @ x[:, None, :, None])[..., 0] @ x[:, :, None])[..., 0]
         return mean, np.sqrt(np.maximum(quad, 0.0))
 
     def act(
@@ -221,12 +223,13 @@ class BatchedLinearBandit:
             return
         x, a, r = x[rows], a[rows].astype(np.int64), r[rows]
         a_inv = self.a_inv[rows, a]  # (M, d, d), a copy
-        u = np.einsum("mij,mj->mi", a_inv, x)
-        su = u * (1.0 / (1.0 + np.einsum("mi,mi->m", x, u)))[:, None]
+        u = (a_inv @ x[:, :, None])[..., 0]
+        su = u * (1.0 / (1.0 + (x[:, None, :] @ u[:, :, None])[:, 0, 0]))[:, None]
         theta = self.theta[rows, a]
-        theta += (r - np.einsum("mi,mi->m", x, theta))[:, None] * su
+        theta += (r - (x[:, None, :] @ theta[:, :, None])[:, 0, 0])[:, None] * su
         self.theta[rows, a] = theta
-        self.a_inv[rows, a] = a_inv - u[:, :, None] * su[:, None, :]
+        a_inv -= u[:, :, None] * su[:, None, :]
+        self.a_inv[rows, a] = a_inv
         self.b[rows, a] += r[:, None] * x
         self.action_counts[rows, a] += 1
         self.n_updates[rows] += 1
