@@ -48,3 +48,19 @@ def test_a_misspelt_pacing_key_is_an_error_naming_it(compose_task) -> None:
     cfg = compose_task("train", ["pacing=dual", "+pacing.stepsize=0.1"], small=False)
     with pytest.raises(ConfigError, match="stepsize"):
         check_targets(cfg)
+
+
+def test_train_with_dual_pacing_exports_the_multiplier(compose_task) -> None:
+    from alpharl.tasks.train import train
+
+    cfg = compose_task(
+        "train",
+        ["agent=linucb", "pacing=dual", "steps=600", "env.horizon=200", "env.budget=1.0"],
+    )
+    metrics, result = train(cfg)
+    assert metrics.steps == 600
+    pacing = result.agent.pacing
+    assert isinstance(pacing, DualPacing)
+    assert pacing.multiplier > 0  # a budget of 1 over 200 opportunities binds
+    policy = result.agent.export()
+    assert policy.rule.to_config()["multiplier"] == pacing.multiplier
