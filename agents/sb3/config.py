@@ -1,4 +1,4 @@
-"""`SB3Agent`'s plain-config side: algorithm lookup and its keyword arguments.
+"""The SB3 agents' plain-config side: algorithm lookup and its keyword arguments.
 
 Configs name algorithms (``"DQN"`` or ``"module:Class"``), activations (``"relu"``) and
 classes (``"module:Class"`` for any ``*_class`` argument) as strings; this module turns
@@ -24,7 +24,7 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"DQN": DQN, "PPO": PPO, "A2C": A2C
 """Algorithms by name; any other `BaseAlgorithm` subclass may be given as a class or path."""
 
 RESERVED_KWARGS = ("policy", "env", "seed", "device", "verbose", "_init_setup_model")
-"""Algorithm arguments `SB3Agent` sets itself."""
+"""Algorithm arguments the agents set themselves."""
 
 
 def import_class(field: str, path: str) -> type:
