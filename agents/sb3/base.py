@@ -11,6 +11,7 @@ callback), acting through a decision rule on the network's scores, and persisten
 - `_act_rule`: the decision rule of `act` and `export` (epsilon-greedy, softmax);
 - `_export`: the network copied into a plain-torch `alpharl.policy` object;
 - `_rollout_ends`: whether SB3 ends a rollout after a step (to stop `learn` exactly);
+- `_record_diagnostics`: what the family adds to SB3's logs (DQN: Q-values);
 - `_update`: learning from logged rounds (off-policy families only).
 
 Masks. SB3's algorithms know nothing of ``info["action_mask"]``. Under ``"no_ad"``
@@ -307,6 +308,9 @@ class SB3Agent(BaseAgent):
     def _rollout_ends(self, sb3_locals: dict[str, Any]) -> bool:
         """Whether SB3 ends its rollout after the step whose locals these are."""
 
+    def _record_diagnostics(self) -> None:
+        """Record the family's own diagnostics in SB3's logger (at each episode end)."""
+
     def _update(self, x: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
         raise TypeError(
             f"update: {self.algo_class.__name__} is on-policy and cannot learn from logged "
@@ -346,6 +350,7 @@ class SB3Agent(BaseAgent):
             self._wrapper,
             self._rollout_ends,
             int(self.n_actions),
+            self._record_diagnostics,
         )
         model.learn(
             total_timesteps=steps,

@@ -42,6 +42,8 @@ class StepCallback(BaseCallback):
             then carry the executed action and its folded propensity.
         rollout_ends: Whether SB3 ends its rollout after this step, from its locals.
         n_actions: Size of the action space (for the per-action counts).
+        on_episode_end: Called when a sub-env's episode ends, before SB3 dumps its logs
+            there (a family records its diagnostics, e.g. DQN's Q-values).
     """
 
     def __init__(
@@ -52,8 +54,10 @@ class StepCallback(BaseCallback):
         executed: ExecutedActions | None,
         rollout_ends: Callable[[dict[str, Any]], bool],
         n_actions: int,
+        on_episode_end: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
+        self.on_episode_end = on_episode_end
         self.limit, self.user = steps, callback
         self.behaviour_probs, self.executed = behaviour_probs, executed
         self.rollout_ends = rollout_ends
@@ -78,6 +82,8 @@ class StepCallback(BaseCallback):
         np.add.at(self.action_counts, actions, 1)
         self.total_reward += float(rewards.sum())
         self.episodes += int(dones.sum())
+        if self.on_episode_end is not None and dones.any():
+            self.on_episode_end()
         for info in infos:
             if "regret" in info:
                 self.has_regret = True

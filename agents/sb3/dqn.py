@@ -113,6 +113,25 @@ class DQNAgent(SB3Agent):
             and sb3_locals.get("num_collected_steps", 0) >= freq.frequency
         )
 
+    def _record_diagnostics(self) -> None:
+        """Q-values of the latest ``batch_size`` stored observations, in SB3's logger.
+
+        ``train/q_mean`` is their mean over rows and actions and ``train/q_max_mean`` the
+        mean of each row's largest Q (the value the greedy policy expects). Read from the
+        buffer's newest rows, not sampled, so the replay generator is untouched.
+        """
+        model: Any = self._require_model()
+        buffer = model.replay_buffer
+        n = min(buffer.size(), model.batch_size)
+        if n == 0:
+            return
+        rows = (buffer.pos - 1 - np.arange(n)) % buffer.buffer_size
+        obs = buffer.observations[rows].reshape(-1, self.n_features)
+        with torch.inference_mode():
+            q = model.q_net(self._obs_tensor(obs))
+        model.logger.record("train/q_mean", float(q.mean()))
+        model.logger.record("train/q_max_mean", float(q.max(dim=1).values.mean()))
+
     def _update(self, x: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
         """Store logged rounds as one-step episodes; train as `learn` would on that many.
 

@@ -231,7 +231,7 @@ def test_sb3_logs_go_to_the_given_logger() -> None:
     agent.set_logger(configure_sb3_logger(writer))  # type: ignore[arg-type]
     agent.learn(ToyAdEnv(K, D, horizon=20), 100)
     keys = set().union(*(m for m, _ in writer.logged))
-    assert {"rollout/exploration_rate", "time/fps", "train/loss"} <= keys
+    assert {"rollout/exploration_rate", "time/fps", "train/loss", "train/q_mean"} <= keys
     assert writer.logged[-1][1] <= 100
 
 
