@@ -29,6 +29,8 @@ AGENT_ARRAYS = "state.npz"
 AGENT_FORMAT_VERSION = 1
 
 AGENT_CLASSES: dict[str, tuple[str, str]] = {
+    "DQNAgent": ("agents.sb3", "DQNAgent"),
+    "ActorCriticAgent": ("agents.sb3", "ActorCriticAgent"),
     "TabularBandit": ("agents.bandits", "TabularBandit"),
     "EpsilonGreedy": ("agents.bandits", "EpsilonGreedy"),
     "UCB1": ("agents.bandits", "UCB1"),
@@ -37,8 +39,6 @@ AGENT_CLASSES: dict[str, tuple[str, str]] = {
     "LinearThompsonSampling": ("agents.bandits", "LinearThompsonSampling"),
     "RandomAgent": ("agents.baselines", "RandomAgent"),
     "OracleAgent": ("agents.baselines", "OracleAgent"),
-    "DQNAgent": ("agents.sb3", "DQNAgent"),
-    "ActorCriticAgent": ("agents.sb3", "ActorCriticAgent"),
 }
 """Where `load_agent` finds each saved class: (module, attribute), imported on demand so
 that loading a bandit never imports another agent family's dependencies."""

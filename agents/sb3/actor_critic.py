@@ -20,8 +20,8 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import FlattenExtractor
 
 from agents.sb3.base import SB3Agent
-from alpharl.policy.qnetwork import ActorPolicy, SoftmaxRule, mlp_state_from_modules
-from alpharl.policy.rules import DecisionRule
+from alpharl.policy.qnetwork import ActorPolicy, mlp_state_from_modules
+from alpharl.policy.rules import DecisionRule, SoftmaxRule
 
 
 def _categorical(policy: ActorCriticPolicy, obs: torch.Tensor) -> torch.distributions.Categorical:

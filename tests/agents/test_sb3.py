@@ -17,8 +17,8 @@ from agents.base import Agent, StepRecord
 from agents.sb3 import ActorCriticAgent, DQNAgent
 from agents.sb3.env import EligibleActionWrapper, fold_ineligible
 from alpharl.policy import load_policy
-from alpharl.policy.qnetwork import ActorPolicy, QNetworkPolicy, SoftmaxRule
-from alpharl.policy.rules import EpsilonGreedyRule, GreedyRule
+from alpharl.policy.qnetwork import ActorPolicy, QNetworkPolicy
+from alpharl.policy.rules import EpsilonGreedyRule, GreedyRule, SoftmaxRule
 
 K, D = 3, 4
 SMALL_DQN = {
