@@ -467,7 +467,15 @@ class SB3Agent(BaseAgent):
 
     @classmethod
     def from_manifest(cls, path: str | os.PathLike[str], manifest: Mapping[str, Any]) -> Self:
-        """Load the rest of a saved agent (`BaseAgent`'s part, then ``model.zip``)."""
+        """Load the rest of a saved agent (`BaseAgent`'s part, then ``model.zip``).
+
+        A folder saved by the single ``SB3Agent`` class of earlier versions (``"class":
+        "SB3Agent"``, no arrays) loads as the family of its algorithm.
+        """
+        if cls is SB3Agent and manifest.get("class") == "SB3Agent":
+            from agents.sb3.legacy import load_legacy
+
+            return load_legacy(path, manifest)  # type: ignore[return-value]
         zip_path = Path(path) / MODEL_FILE
         if manifest.get("class") == cls.__name__ and not zip_path.is_file():
             raise ArtifactError(f"{zip_path}: file not found")

@@ -86,3 +86,24 @@ def test_on_policy_family_refuses_logged_rounds_without_counting_them() -> None:
         agent.update_batch(np.zeros((2, D), np.float32), np.array([0, 1]), np.zeros(2))
     assert agent.n_updates == 0
     assert agent.action_counts.sum() == 0
+
+
+def test_a_folder_saved_by_the_old_single_sb3agent_loads_as_its_family(tmp_path: Path) -> None:
+    """The pre-family format: class "SB3Agent", no arrays, sizes not in the config."""
+    import json
+
+    agent = DQNAgent(algo_kwargs={"learning_starts": 10, "buffer_size": 200}, seed=4)
+    agent.learn(ToyAdEnv(K, D), 40)
+    folder = agent.save(tmp_path / "old")
+    manifest = json.loads((folder / "agent.json").read_text())
+    config = {k: v for k, v in manifest["config"].items() if k != "n_envs"}
+    manifest.update(class_="SB3Agent", config=config, arrays={}, model="model.zip")
+    manifest["class"] = manifest.pop("class_")
+    (folder / "agent.json").write_text(json.dumps(manifest))
+    np.savez(folder / "state.npz")
+    loaded = load_agent(folder)
+    assert type(loaded) is DQNAgent
+    assert loaded.n_updates == 40
+    x = np.random.default_rng(1).random((8, D)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.scores(x), agent.scores(x))
+    assert loaded.rng.bit_generator.state == agent.rng.bit_generator.state
