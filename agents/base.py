@@ -37,6 +37,7 @@ AGENT_CLASSES: dict[str, tuple[str, str]] = {
     "LinearThompsonSampling": ("agents.bandits", "LinearThompsonSampling"),
     "RandomAgent": ("agents.baselines", "RandomAgent"),
     "OracleAgent": ("agents.baselines", "OracleAgent"),
+    "PacedOracleAgent": ("agents.baselines", "PacedOracleAgent"),
 }
 """Where `load_agent` finds each saved class: (module, attribute), imported on demand so
 that loading a bandit never imports another agent family's dependencies."""

@@ -13,6 +13,7 @@ from envs.ad_delivery import AdDeliveryEnv
 from envs.click_models import ClickContext, FatigueCounter, LogisticClickModel
 from envs.logged_replay import LoggedReplayEnv
 from envs.posts import load_posts, synthetic_posts, tweets_posts
+from envs.vector import AdDeliveryVectorEnv
 from envs.wrappers import FlattenActionMask, RewardScale
 
 AD_DELIVERY_ID = "alpharl/AdDelivery-v0"
@@ -20,12 +21,19 @@ AD_DELIVERY_ID = "alpharl/AdDelivery-v0"
 ENV_IDS: dict[str, str] = {AD_DELIVERY_ID: "envs.ad_delivery:AdDeliveryEnv"}
 """Every registered id and its entry point."""
 
+VECTOR_ENTRY_POINTS: dict[str, str] = {AD_DELIVERY_ID: "envs.vector:AdDeliveryVectorEnv"}
+"""Native vector envs: ``gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``."""
+
 
 def register_envs() -> None:
     """Register every id of `ENV_IDS` not yet in ``gymnasium.registry``."""
     for env_id, entry_point in ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point)
+            gym.register(
+                id=env_id,
+                entry_point=entry_point,
+                vector_entry_point=VECTOR_ENTRY_POINTS.get(env_id),
+            )
 
 
 register_envs()
@@ -33,7 +41,9 @@ register_envs()
 __all__ = [
     "AD_DELIVERY_ID",
     "ENV_IDS",
+    "VECTOR_ENTRY_POINTS",
     "AdDeliveryEnv",
+    "AdDeliveryVectorEnv",
     "ClickContext",
     "FatigueCounter",
     "FlattenActionMask",

@@ -25,6 +25,7 @@ from envs.click_models import (
     LogisticClickModel,
     sigmoid,
 )
+from envs.hindsight import HindsightLP
 from envs.posts import load_posts
 
 
@@ -78,8 +79,10 @@ class AdDeliveryEnv(gym.Env[np.ndarray, np.int64]):
 
     ``value_per_click * clicked - cost_weight * cost_per_impression`` of the creative shown;
     0 for no ad. ``info`` carries every action's true click probability and expected
-    reward for the next decision, so ``info["regret"]`` (myopic: best expected reward
-    among eligible actions minus the taken action's) is exact.
+    reward for the next decision, so ``info["myopic_regret"]`` (best expected reward
+    among eligible actions minus the taken action's) is exact. It is myopic: the greedy
+    oracle that keeps it at 0 is not optimal when the budget binds, and the yardstick
+    for a whole episode is ``info["hindsight_bound"]`` (see Info).
 
     ## Starting State
 
@@ -99,9 +102,31 @@ class AdDeliveryEnv(gym.Env[np.ndarray, np.int64]):
     ## Info
 
     ``reset`` and ``step``: ``action_mask`` (bool, K+1), ``click_probs`` (float64, K+1; 0
-    for no ad), ``expected_rewards`` (float64, K+1), ``best_action`` (int) for the next
-    decision; ``step`` adds ``clicked``, ``cost``, ``regret``, ``spend``, ``budget_left``
-    for the step taken. The arrays are read-only.
+    for no ad), ``expected_rewards`` (float64, K+1), ``best_action`` (int: the greedy,
+    myopic choice) for the next decision; ``action_costs`` (float64, K+1, last 0: what
+    each action spends), ``budget`` (the episode's full budget), ``budget_left``,
+    ``steps_left`` (decisions left counting the one the observation describes; 0 once the
+    episode ended) and ``bound_multiplier`` (``lam* >= 0``, the optimal dual multiplier of
+    the episode's hindsight LP: clairvoyant, for `agents.baselines.PacedOracleAgent`).
+    ``step`` adds ``clicked``, ``cost``, ``spend`` and ``myopic_regret`` for the step
+    taken (``regret``: deprecated alias of ``myopic_regret``). The arrays are read-only.
+
+    On the step that ends the episode (terminated or truncated), ``hindsight_bound``: an
+    upper bound on the expected reward any policy could earn in this episode, the optimum
+    of the LP relaxation "at most one creative per opportunity, total cost <= budget"
+    over all of the episode's opportunities with zero-fatigue expected rewards
+    (`envs.hindsight.HindsightLP`, solved exactly at reset). Why it bounds every policy,
+    adaptive or randomised: the episode's posts are fixed at reset, whatever the agent
+    does (stopping early only forgoes some); let ``x[i, k]`` be the probability that the
+    policy shows ``k`` on post ``i``. Then ``sum_k x[i, k] <= 1``, and the expected spend
+    ``sum x[i, k] c[k]`` is at most the budget because every path's spend is (the env
+    never lets spend pass the budget, up to a 1e-9 relative tolerance the LP includes).
+    Fatigue only lowers click probabilities (``p = expit(logit - w f)`` with ``w >= 0``
+    and ``f >= 0``, checked at construction, as is ``value_per_click >= 0``), so each
+    expected reward is at most its zero-fatigue value; eligibility masks and
+    ``fatigue_cap`` only remove options; costs are charged per impression whatever
+    happens. So the policy's expected reward is the objective of a feasible ``x`` at
+    most, which is at most the LP's optimum. Realised rewards average to it over seeds.
 
     ## Arguments
 
@@ -119,7 +144,10 @@ class AdDeliveryEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Version History
 
-    - v0: initial version.
+    - v0: initial version. Later additions that change no dynamics or rewards (same
+      id): ``info`` gains ``hindsight_bound``, ``bound_multiplier``, ``action_costs``,
+      ``budget``, ``steps_left`` (and ``budget_left`` on reset); ``regret`` is renamed
+      ``myopic_regret`` (the old key stays as a deprecated alias).
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012  (Gymnasium declares it an instance attribute)
@@ -195,6 +223,13 @@ class AdDeliveryEnv(gym.Env[np.ndarray, np.int64]):
         for attr in ("static_logits", "fatigue_weight", "fatigue_half_life_s", "value_per_click"):
             if not hasattr(model, attr):
                 raise TypeError(f"click_model: {cls.__name__} has no {attr!r}")
+        # The hindsight bound needs fatigue to only lower click probabilities and clicks
+        # to be worth something: check both whatever class built the model.
+        _positive("click_model.fatigue_weight", float(model.fatigue_weight), allow_zero=True)
+        if model.value_per_click is not None and np.any(np.asarray(model.value_per_click) < 0):
+            raise ValueError(
+                f"click_model.value_per_click: must be >= 0 (got {model.value_per_click!r})"
+            )
         return model
 
     def _precompute(self, table: pa.Table, values: np.ndarray) -> None:
@@ -222,6 +257,7 @@ class AdDeliveryEnv(gym.Env[np.ndarray, np.int64]):
         # Row i holds post i's click probabilities and expected rewards at zero fatigue;
         # a step copies it once and hands out its two rows.
         self._decision0 = _read_only(np.stack([probs, expected], axis=1))
+        self._hindsight = HindsightLP(expected[:, :k], self.costs)
         # With fatigue f: p = expit(logit - w f); the no-ad column is -inf (p = 0).
         logits = np.full((n, k + 1), -np.inf)
         logits[:, :k] = self._static_logits
@@ -254,6 +290,7 @@ class AdDeliveryEnv(gym.Env[np.ndarray, np.int64]):
         self._fatigue_slice = slices.get("fatigue")
         self._tol = 1e-9 * max(self.budget, 1.0)
         self._min_cost = float(self.costs.min())
+        self.bound = self.bound_multiplier = 0.0
 
     # ------------------------------------------------------------ dynamics
 
@@ -315,6 +352,9 @@ class AdDeliveryEnv(gym.Env[np.ndarray, np.int64]):
             "click_probs": self._probs,
             "expected_rewards": self._expected,
             "best_action": self._best,
+            "action_costs": _read_only(self.costs_full.copy()),
+            "budget": self.budget,
+            "bound_multiplier": self.bound_multiplier,
         }
 
     def reset(
@@ -337,8 +377,16 @@ class AdDeliveryEnv(gym.Env[np.ndarray, np.int64]):
         self._over_clip.clear()
         self._set_level()
         self._done = False
+        # The LP over every opportunity of the episode (posts start .. start + length - 1
+        # are fixed now, whatever the agent does); spending may reach budget + tol.
+        self.bound, self.bound_multiplier = self._hindsight.solve(
+            self._start, self._start + self._length, self.budget + self._tol
+        )
         obs = self._observe(self._i, decide=True)
-        return obs, self._decision_info()
+        info = self._decision_info()
+        info["budget_left"] = self.budget_left
+        info["steps_left"] = self._length
+        return obs, info
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         """Show creative ``action`` (or no ad, ``K``) to the current person."""
@@ -384,12 +432,19 @@ class AdDeliveryEnv(gym.Env[np.ndarray, np.int64]):
             "click_probs": self._probs,
             "expected_rewards": self._expected,
             "best_action": self._best,
+            "action_costs": _read_only(self.costs_full.copy()),
+            "budget": self.budget,
+            "bound_multiplier": self.bound_multiplier,
             "clicked": bool(clicked),
             "cost": cost,
+            "myopic_regret": regret,
             "regret": regret,
             "spend": self.spend,
             "budget_left": self.budget_left,
+            "steps_left": 0 if self._done else self._length - self._t,
         }
+        if self._done:
+            info["hindsight_bound"] = self.bound
         return obs, float(reward), terminated, truncated, info
 
     def _ineligible(self, a: int) -> str:

@@ -14,8 +14,19 @@ from alpharl.schema import table_to_enriched
 from envs import AdDeliveryEnv
 from envs.click_models import ClickContext
 
-INFO_KEYS = {"action_mask", "click_probs", "expected_rewards", "best_action"}
-STEP_KEYS = INFO_KEYS | {"clicked", "cost", "regret", "spend", "budget_left"}
+INFO_KEYS = {
+    "action_mask",
+    "click_probs",
+    "expected_rewards",
+    "best_action",
+    "action_costs",
+    "budget",
+    "budget_left",
+    "bound_multiplier",
+    "steps_left",
+}
+STEP_KEYS = INFO_KEYS | {"clicked", "cost", "regret", "myopic_regret", "spend"}
+END_KEYS = STEP_KEYS | {"hindsight_bound"}
 
 
 def fatigue_of(env: AdDeliveryEnv, obs: np.ndarray) -> np.ndarray:
@@ -134,7 +145,12 @@ def test_info_contract(posts: pa.Table) -> None:
         assert expected[best] == np.max(expected[mask])
         action = best if t % 2 else int(rng.choice(np.flatnonzero(mask)))
         _, reward, terminated, truncated, info = env.step(action)
-        assert set(info) == STEP_KEYS
+        assert set(info) == (END_KEYS if terminated or truncated else STEP_KEYS)
+        assert info["myopic_regret"] == info["regret"]
+        assert info["steps_left"] == (0 if terminated or truncated else env._length - env._t)
+        assert info["budget"] == 2.0
+        np.testing.assert_array_equal(info["action_costs"], env.costs_full)
+        assert not info["action_costs"].flags.writeable
         assert info["regret"] >= 0.0
         assert info["regret"] == pytest.approx(expected[best] - expected[action])
         if action == best:

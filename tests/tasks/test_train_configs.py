@@ -46,7 +46,7 @@ def test_every_agent_instantiates_and_acts_within_the_mask(compose_task) -> None
     for name in _options("agent"):
         agent_cfg = compose_task("train", [f"agent={name}"])
         agent = build_agent(agent_cfg, env)
-        if name == "oracle":  # simulation-only: decides from the simulator's info
+        if name in ("oracle", "paced_oracle"):  # simulation-only: decides from the simulator's info
             action, propensity = agent.act_with_info(info)
         else:
             action, propensity = agent.act(obs, info["action_mask"])
