@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 
+from agents.pacing import Pacing, pacing_from_config
 from alpharl.policy import BasePolicy, DecisionRule, GreedyRule, Policy, rule_from_config
 from alpharl.policy.artifact import ArtifactError, read_arrays, read_manifest, write_bundle
 from alpharl.policy.checks import check_contexts, check_masks, check_size
@@ -294,6 +295,10 @@ class BaseAgent(ABC):
         """The learned arrays, by name; `load` copies saved values into them in place."""
         return {}
 
+    def _part_state(self) -> dict[str, np.ndarray]:
+        """Arrays of the agent's parts (pacing), saved and restored like `_state`."""
+        return {}
+
     @abstractmethod
     def export(self) -> Policy:
         """The agent's decision policy as an `alpharl.policy` object."""
@@ -311,7 +316,7 @@ class BaseAgent(ABC):
             "n_updates": self.n_updates,
             "rng_state": self.rng.bit_generator.state,
         }
-        arrays = {"action_counts": self.action_counts, **self._state()}
+        arrays = {"action_counts": self.action_counts, **self._state(), **self._part_state()}
         return write_bundle(
             path, manifest, arrays, manifest_name=AGENT_MANIFEST, arrays_name=AGENT_ARRAYS
         )
@@ -336,7 +341,7 @@ class BaseAgent(ABC):
             agent = cls(**config)
         except (TypeError, ValueError) as exc:
             raise ArtifactError(f"{where}: bad 'config' {config!r}: {exc}") from exc
-        live = {"action_counts": agent.action_counts, **agent._state()}
+        live = {"action_counts": agent.action_counts, **agent._state(), **agent._part_state()}
         if set(live) != set(arrays):
             raise ArtifactError(
                 f"{where}: arrays {sorted(arrays)} do not match the agent's {sorted(live)}"
@@ -396,13 +401,17 @@ class BanditAgent(BaseAgent):
     The public methods check inputs and masks; subclasses fill `_scores` (estimates and,
     when the rule asks, their width), `_update` and `_export`. The exploration rule is a
     part with a default per agent; one the model cannot support (``supported_rules``) is
-    rejected when the agent is built.
+    rejected when the agent is built. Budget pacing (`agents.pacing`) is another optional
+    part: with one, the agent decides through the paced rule (`rule`), reads the budget
+    from ``info`` in `learn`, and exports the paced rule with its control as of export.
 
     Args:
         n_actions: Number of actions, the last being "no ad" (>= 2).
         n_features: Observation width, or None for an agent that ignores observations.
         exploration: A `DecisionRule` or its config mapping (``{"name": "ucb", ...}``).
         seed: Seed of the agent's generator.
+        pacing: A `agents.pacing.Pacing` part, its config (``{"name": "dual", ...}``), or
+            None (no pacing).
     """
 
     supported_rules: ClassVar[tuple[type[DecisionRule], ...]]
@@ -413,15 +422,43 @@ class BanditAgent(BaseAgent):
         n_features: int | None,
         exploration: DecisionRule | Mapping[str, Any],
         seed: int | None,
+        pacing: Pacing | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(n_actions, n_features, seed)
         rule = rule_from_config(exploration)
+        if rule.base is not rule:
+            raise ValueError(
+                f"exploration must be an exploration rule; pace with `pacing=`, not {rule!r}"
+            )
         if not isinstance(rule, self.supported_rules):
             names = [r.name for r in self.supported_rules]
             raise ValueError(
                 f"{type(self).__name__} supports exploration rules {names}; got {rule!r}"
             )
         self.exploration = rule
+        self.pacing = pacing_from_config(pacing)
+        if self.pacing is not None:
+            self.pacing.bind(self.n_actions)
+
+    def rule(self) -> DecisionRule:
+        """The rule the agent decides by now: its exploration as of now, paced if paced."""
+        rule = self.exploration.current(self.n_updates)
+        return rule if self.pacing is None else self.pacing.rule(rule)
+
+    def _act_in_env(self, obs: np.ndarray, info: Mapping[str, Any]) -> tuple[int, float]:
+        if self.pacing is None:
+            return self.act(obs, info.get("action_mask"))
+        self.pacing.observe(info)
+        action, propensity = self.act(obs, info.get("action_mask"))
+        self.pacing.record(action)
+        return action, propensity
+
+    def _pacing_config(self) -> dict[str, Any]:
+        """``{"pacing": config}`` for `config`, empty when unpaced (old manifests load)."""
+        return {} if self.pacing is None else {"pacing": self.pacing.to_config()}
+
+    def _part_state(self) -> dict[str, np.ndarray]:
+        return {} if self.pacing is None else self.pacing.arrays()
 
     def act(self, obs: np.ndarray, mask: np.ndarray | None = None) -> tuple[int, float]:
         """Choose an action for one observation ``(n_features,)`` and mask ``(n_actions,)``."""
@@ -447,7 +484,7 @@ class BanditAgent(BaseAgent):
         """The agent's current action distribution per row, ``(n, n_actions)``."""
         x = check_contexts(obs, self.n_features, "obs")
         eligible = check_masks(masks, x.shape[0], self.n_actions)
-        rule = self.exploration.current(self.n_updates)
+        rule = self.rule()
         mean, width = self._scores(x, rule.uses_width)
         return rule.probabilities(mean, width, eligible)
 
@@ -457,7 +494,7 @@ class BanditAgent(BaseAgent):
         return np.array(self._scores(x, False)[0], dtype=np.float64)
 
     def _decide(self, x: np.ndarray, eligible: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        rule = self.exploration.current(self.n_updates)
+        rule = self.rule()
         mean, width = self._scores(x, rule.uses_width)
         return rule.sample(mean, width, eligible, self.rng)
 
@@ -469,8 +506,13 @@ class BanditAgent(BaseAgent):
                 (a decaying epsilon is frozen at its current value), so logged
                 propensities stay valid; True exports the exploit-only policy: the
                 highest estimated reward among eligible actions, ties split uniformly.
+                Either way a paced agent's policy is paced with the multiplier (or
+                participation rate) as of now, recorded in its ``policy.json`` rule.
         """
-        return self._export(GreedyRule() if greedy else self.exploration.current(self.n_updates))
+        if not greedy:
+            return self._export(self.rule())
+        rule: DecisionRule = GreedyRule()
+        return self._export(rule if self.pacing is None else self.pacing.rule(rule))
 
     @abstractmethod
     def _scores(self, x: np.ndarray, with_width: bool) -> tuple[np.ndarray, np.ndarray | None]:

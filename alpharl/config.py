@@ -88,6 +88,7 @@ class TrainTaskConfig:
     click_model: Any = None
     creatives: Any = None
     agent: Any = None
+    pacing: Any = None
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     seed: int = 0
     steps: int = 20000

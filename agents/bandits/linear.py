@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import BanditAgent
+from agents.pacing import Pacing
 from alpharl.policy import (
     BasePolicy,
     DecisionRule,
@@ -38,6 +39,7 @@ class LinearBandit(BanditAgent):
             (linear Thompson sampling), `EpsilonGreedyRule` or `GreedyRule`, or a config.
         l2: Ridge penalty > 0; ``A_a`` starts at ``l2 * I``.
         seed: Seed of the agent's generator.
+        pacing: Budget pacing part or its config (`agents.pacing`), or None.
     """
 
     supported_rules = (GreedyRule, EpsilonGreedyRule, UCBRule, ThompsonRule)
@@ -49,12 +51,13 @@ class LinearBandit(BanditAgent):
         exploration: DecisionRule | Mapping[str, Any] | None = None,
         l2: float = 1.0,
         seed: int | None = None,
+        pacing: Pacing | Mapping[str, Any] | None = None,
     ) -> None:
         if n_features is None:
             raise ValueError(f"{type(self).__name__} needs n_features (the context width)")
         if exploration is None:
             exploration = UCBRule(1.0)
-        super().__init__(n_actions, n_features, exploration, seed)
+        super().__init__(n_actions, n_features, exploration, seed, pacing)
         self.l2 = check_number("l2", l2, 0.0)
         if self.l2 == 0.0:
             raise ValueError("l2 must be > 0; got 0.0")
@@ -73,6 +76,7 @@ class LinearBandit(BanditAgent):
             "exploration": self.exploration.to_config(),
             "l2": self.l2,
             "seed": self.seed,
+            **self._pacing_config(),
         }
 
     def _state(self) -> dict[str, np.ndarray]:
@@ -108,7 +112,7 @@ class LinearBandit(BanditAgent):
             self.theta[action] = a_inv @ self.b[action]
 
     def _export(self, rule: DecisionRule) -> BasePolicy:
-        if isinstance(rule, ThompsonRule):
+        if isinstance(rule.base, ThompsonRule):
             return ThompsonPolicy(self.theta.copy(), cholesky_factor(self.a_inv), rule)
         a_inv = self.a_inv.copy() if rule.uses_width else None
         return LinearPolicy(self.theta.copy(), a_inv, rule)
@@ -125,6 +129,7 @@ class LinUCB(LinearBandit):
         alpha: Confidence-width multiplier >= 0.
         l2: Ridge penalty > 0.
         seed: Seed of the agent's generator (used to split ties).
+        pacing: Budget pacing part or its config (`agents.pacing`), or None.
     """
 
     def __init__(
@@ -134,8 +139,9 @@ class LinUCB(LinearBandit):
         alpha: float = 1.0,
         l2: float = 1.0,
         seed: int | None = None,
+        pacing: Pacing | Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(n_actions, n_features, UCBRule(alpha), l2, seed)
+        super().__init__(n_actions, n_features, UCBRule(alpha), l2, seed, pacing)
 
     def config(self) -> dict[str, Any]:
         rule = self.exploration
@@ -146,6 +152,7 @@ class LinUCB(LinearBandit):
             "alpha": rule.alpha,
             "l2": self.l2,
             "seed": self.seed,
+            **self._pacing_config(),
         }
 
 
@@ -153,19 +160,21 @@ class LinearThompsonSampling(LinearBandit):
     """Linear Thompson sampling with disjoint Gaussian posteriors (Agrawal & Goyal, 2013).
 
     Action ``a``'s coefficients have posterior ``N(A_a^-1 b_a, v^2 A_a^-1)``. Each round
-    samples every eligible action's score from it (see `ThompsonRule`: sampling the score
+    the action distribution is the win frequencies of ``n_samples`` score draws from it,
+    made from one fixed matrix of normals (see `ThompsonRule`: sampling the score
     ``x' theta_a`` directly is the same distribution as sampling ``theta_a`` through a
-    Cholesky factor, without keeping one) and plays the best. Propensities are the seeded
-    Monte-Carlo estimate with ``n_samples`` draws, clipped to ``>= 1 / n_samples``.
+    Cholesky factor), and the action is drawn from that distribution with the agent's
+    generator. The logged propensity is therefore exactly the chosen action's probability.
 
     Args:
         n_actions: Number of actions, the last being "no ad" (>= 2).
         n_features: Observation width (>= 1).
         v: Posterior scale > 0.
         l2: Ridge penalty > 0 (the prior precision).
-        n_samples: Monte-Carlo draws for the propensity estimate (>= 1).
-        propensity_seed: Seed of those draws (>= 0).
-        seed: Seed of the agent's generator (the Thompson draws).
+        n_samples: Score draws defining the action distribution (>= 1).
+        propensity_seed: Seed of the fixed normals of those draws (>= 0).
+        seed: Seed of the agent's generator (the draw from the action distribution).
+        pacing: Budget pacing part or its config (`agents.pacing`), or None.
     """
 
     def __init__(
@@ -177,9 +186,10 @@ class LinearThompsonSampling(LinearBandit):
         n_samples: int = 1000,
         propensity_seed: int = 0,
         seed: int | None = None,
+        pacing: Pacing | Mapping[str, Any] | None = None,
     ) -> None:
         rule = ThompsonRule(v, n_samples, propensity_seed)
-        super().__init__(n_actions, n_features, rule, l2, seed)
+        super().__init__(n_actions, n_features, rule, l2, seed, pacing)
 
     def config(self) -> dict[str, Any]:
         rule = self.exploration
@@ -192,4 +202,5 @@ class LinearThompsonSampling(LinearBandit):
             "n_samples": rule.n_samples,
             "propensity_seed": rule.seed,
             "seed": self.seed,
+            **self._pacing_config(),
         }

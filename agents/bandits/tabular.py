@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import BanditAgent
+from agents.pacing import Pacing
 from alpharl.policy import (
     BasePolicy,
     DecisionRule,
@@ -31,6 +32,7 @@ class TabularBandit(BanditAgent):
         exploration: `GreedyRule`, `EpsilonGreedyRule` or `UCBRule` (or their config).
         n_features: Observation width to enforce, or None to accept any.
         seed: Seed of the agent's generator.
+        pacing: Budget pacing part or its config (`agents.pacing`), or None.
     """
 
     supported_rules = (GreedyRule, EpsilonGreedyRule, UCBRule)
@@ -41,10 +43,11 @@ class TabularBandit(BanditAgent):
         exploration: DecisionRule | Mapping[str, Any] | None = None,
         n_features: int | None = None,
         seed: int | None = None,
+        pacing: Pacing | Mapping[str, Any] | None = None,
     ) -> None:
         if exploration is None:
             exploration = EpsilonGreedyRule(0.1)
-        super().__init__(n_actions, n_features, exploration, seed)
+        super().__init__(n_actions, n_features, exploration, seed, pacing)
         self.values = np.zeros(self.n_actions)
 
     def config(self) -> dict[str, Any]:
@@ -53,6 +56,7 @@ class TabularBandit(BanditAgent):
             "exploration": self.exploration.to_config(),
             "n_features": self.n_features,
             "seed": self.seed,
+            **self._pacing_config(),
         }
 
     def _state(self) -> dict[str, np.ndarray]:
@@ -90,6 +94,7 @@ class EpsilonGreedy(TabularBandit):
             (Auer et al., 2002's epsilon_n-greedy schedule); 0 keeps it constant.
         n_features: Observation width to enforce, or None to accept any.
         seed: Seed of the agent's generator.
+        pacing: Budget pacing part or its config (`agents.pacing`), or None.
     """
 
     def __init__(
@@ -99,8 +104,10 @@ class EpsilonGreedy(TabularBandit):
         decay: float = 0.0,
         n_features: int | None = None,
         seed: int | None = None,
+        pacing: Pacing | Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(n_actions, EpsilonGreedyRule(epsilon, decay), n_features, seed)
+        rule = EpsilonGreedyRule(epsilon, decay)
+        super().__init__(n_actions, rule, n_features, seed, pacing)
 
     def config(self) -> dict[str, Any]:
         rule = self.exploration
@@ -111,6 +118,7 @@ class EpsilonGreedy(TabularBandit):
             "decay": rule.decay,
             "n_features": self.n_features,
             "seed": self.seed,
+            **self._pacing_config(),
         }
 
 
@@ -125,6 +133,7 @@ class UCB1(TabularBandit):
         alpha: Width multiplier >= 0.
         n_features: Observation width to enforce, or None to accept any.
         seed: Seed of the agent's generator (used to split ties).
+        pacing: Budget pacing part or its config (`agents.pacing`), or None.
     """
 
     def __init__(
@@ -133,8 +142,9 @@ class UCB1(TabularBandit):
         alpha: float = math.sqrt(2.0),
         n_features: int | None = None,
         seed: int | None = None,
+        pacing: Pacing | Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(n_actions, UCBRule(alpha), n_features, seed)
+        super().__init__(n_actions, UCBRule(alpha), n_features, seed, pacing)
 
     def config(self) -> dict[str, Any]:
         rule = self.exploration
@@ -144,4 +154,5 @@ class UCB1(TabularBandit):
             "alpha": rule.alpha,
             "n_features": self.n_features,
             "seed": self.seed,
+            **self._pacing_config(),
         }

@@ -15,6 +15,7 @@ from pathlib import Path
 from alpharl.policy.artifact import ArtifactError
 from alpharl.policy.base import MANIFEST, BasePolicy, Policy, read_policy_manifest
 from alpharl.policy.linear import LinearPolicy, ThompsonPolicy
+from alpharl.policy.paced import ShadowPriceRule, ThrottleRule
 from alpharl.policy.rules import (
     DecisionRule,
     EpsilonGreedyRule,
@@ -90,9 +91,11 @@ __all__ = [
     "LinearPolicy",
     "Policy",
     "RandomPolicy",
+    "ShadowPriceRule",
     "TabularPolicy",
     "ThompsonPolicy",
     "ThompsonRule",
+    "ThrottleRule",
     "UCBRule",
     "load_policy",
     "policy_class",

@@ -68,7 +68,7 @@ class BasePolicy(ABC):
         n_actions: Number of actions, the last being "no ad" (>= 2).
         n_features: Context width, or None for a policy that ignores contexts.
         rule: How estimates become decisions; must be stationary and one of the
-            subclass's ``supported_rules``.
+            subclass's ``supported_rules`` (beneath a pacing wrapper, if any).
     """
 
     kind: ClassVar[str]
@@ -77,7 +77,7 @@ class BasePolicy(ABC):
     def __init__(self, n_actions: int, n_features: int | None, rule: DecisionRule) -> None:
         self.n_actions = check_size("n_actions", n_actions, 2)
         self.n_features = None if n_features is None else check_size("n_features", n_features, 1)
-        if not isinstance(rule, self.supported_rules):
+        if not isinstance(rule.base, self.supported_rules):
             names = [r.name for r in self.supported_rules]
             raise ValueError(f"{type(self).__name__} supports rules {names}; got {rule!r}")
         if not rule.stationary:

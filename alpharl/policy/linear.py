@@ -126,9 +126,10 @@ class LinearPolicy(BasePolicy):
 class ThompsonPolicy(BasePolicy):
     """Linear Thompson sampling from per-action Gaussian posteriors (Agrawal & Goyal, 2013).
 
-    Action ``a``'s coefficients are ``N(mean_a, v^2 L_a L_a')``. `decide` samples each
-    action's score; propensities are the seeded Monte-Carlo estimate documented on
-    `ThompsonRule` (never below ``1 / n_samples`` for the chosen action).
+    Action ``a``'s coefficients are ``N(mean_a, v^2 L_a L_a')``. The action distribution
+    is `ThompsonRule`'s: win frequencies over ``n_samples`` fixed score draws; `decide`
+    draws the action from it, so each propensity is exactly the chosen action's
+    probability, the same as the training agent's for the same posterior.
 
     Args:
         mean: Posterior means ``(n_actions, n_features)``.

@@ -124,6 +124,16 @@ class DecisionRule(ABC):
         params = fields(self)  # type: ignore[arg-type]
         return {"name": self.name} | {f.name: getattr(self, f.name) for f in params if f.init}
 
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> DecisionRule:
+        """Build from the parameters of a config (its ``name`` removed and checked)."""
+        return cls(**params)
+
+    @property
+    def base(self) -> DecisionRule:
+        """The exploration rule itself, beneath any pacing wrapper (`alpharl.policy.paced`)."""
+        return self
+
 
 @dataclass(frozen=True)
 class GreedyRule(DecisionRule):
@@ -232,28 +242,31 @@ class UCBRule(DecisionRule):
 
 @dataclass(frozen=True)
 class ThompsonRule(DecisionRule):
-    """Gaussian Thompson sampling on per-action scores (Agrawal & Goyal, 2013).
+    """Monte-Carlo Gaussian Thompson sampling on per-action scores (Agrawal & Goyal, 2013).
 
     For a disjoint linear model with posterior ``theta_a ~ N(mu_a, v^2 Sigma_a)``, the score
-    ``x' theta_a`` is ``N(x' mu_a, v^2 x' Sigma_a x)``, independently across actions. The
-    rule samples those scores directly (``mean + v * width * z``, ``z ~ N(0, 1)``): the same
+    ``x' theta_a`` is ``N(x' mu_a, v^2 x' Sigma_a x)``, independently across actions, so
+    sampling the scores directly (``mean + v * width * z``, ``z ~ N(0, 1)``) is the same
     distribution as drawing ``theta_a`` through a Cholesky factor and taking ``x' theta_a``,
-    at ``n_actions`` draws per row instead of ``n_actions * d`` and with no factorisation.
+    at ``n_actions`` normals per draw instead of ``n_actions * d`` and with no
+    factorisation (tests/policy/test_thompson_exact.py checks the two against each other).
 
-    The probability that an action wins has no closed form, so `probabilities` is a
-    Monte-Carlo estimate: the win frequency over ``n_samples`` score draws whose standard
-    normals come from a fixed generator seeded with ``seed`` (common random numbers, so the
-    estimate for a context is reproducible and the same in the agent and its exported
-    policy). Its absolute error is about ``sqrt(p (1 - p) / n_samples)``. The propensity
-    returned by `sample` is that estimate for the chosen action, clipped to at least
-    ``1 / n_samples`` so it is never 0 for an action that was actually chosen. Draws tie
-    only where widths are 0 (a zero context); ties are split uniformly, in `sample` and in
-    the estimate alike.
+    The probability that an action wins has no closed form. This rule therefore *defines*
+    its action distribution as the win frequencies over ``n_samples`` score draws whose
+    standard normals form one fixed matrix, drawn once from a generator seeded with ``seed``
+    (common random numbers: the distribution is a deterministic function of the context,
+    the same in the agent, its exported policy and the served policy). `sample` then draws
+    the action *from that categorical distribution* with the caller's generator, so the
+    logged propensity is exactly the probability with which the action was chosen, not an
+    estimate of it. The distribution approximates exact Thompson sampling's within about
+    ``sqrt(p (1 - p) / n_samples)`` per action; an action that wins none of the draws is
+    never played. Draws tie only where widths are 0 (a zero context); ties split the win
+    uniformly.
 
     Args:
         v: Posterior scale > 0 (Agrawal & Goyal's ``v``).
-        n_samples: Monte-Carlo draws per context for the propensity estimate (>= 1).
-        seed: Seed of the Monte-Carlo draws (>= 0).
+        n_samples: Score draws defining the distribution (>= 1).
+        seed: Seed of the fixed matrix of standard normals (>= 0).
     """
 
     name: ClassVar[str] = "thompson"
@@ -314,34 +327,10 @@ class ThompsonRule(DecisionRule):
             is_max = draws == draws.max(axis=1, keepdims=True)
             if _tie_free(width[lo:hi], elig):
                 wins = np.count_nonzero(is_max, axis=2)
-            else:  # equal draws (zero widths, equal means) split the win, like `sample`
+            else:  # equal draws (zero widths, equal means) split the win
                 wins = (is_max / is_max.sum(axis=1, keepdims=True)).sum(axis=2)
             out[lo:hi] = wins / self.n_samples
         return out
-
-    def sample(
-        self,
-        mean: FloatArray,
-        width: FloatArray | None,
-        eligible: np.ndarray | None,
-        rng: np.random.Generator,
-    ) -> tuple[np.ndarray, FloatArray]:
-        if width is None:
-            raise ValueError("the Thompson rule needs a width; got None")
-        draws = mean + self.v * width * rng.standard_normal(mean.shape)
-        tie_free = _tie_free(width, eligible)
-        if tie_free:
-            actions = _masked(draws, eligible).argmax(axis=1)
-        else:  # zero widths: equal draws are possible, split them uniformly
-            actions, _ = greedy_sample(draws, eligible, rng)
-        if len(actions) == 1 and tie_free:
-            # One row: only the chosen action's win frequency is needed (same draws and
-            # arithmetic as `probabilities`, so the same number).
-            mc = self._draws(mean, width, eligible)[0]
-            freq = np.count_nonzero(mc[actions[0]] == mc.max(axis=0)) / self.n_samples
-            return actions, np.array([max(freq, 1.0 / self.n_samples)])
-        freq = self.probabilities(mean, width, eligible)[np.arange(len(actions)), actions]
-        return actions, np.maximum(freq, 1.0 / self.n_samples)
 
 
 def _tie_free(width: FloatArray, eligible: np.ndarray | None) -> bool:
@@ -358,7 +347,8 @@ RULES: dict[str, type[DecisionRule]] = {
     UCBRule.name: UCBRule,
     ThompsonRule.name: ThompsonRule,
 }
-"""The decision rules by their config name."""
+"""The decision rules by their config name (`alpharl.policy.paced` adds the pacing
+wrappers when the package is imported)."""
 
 
 def rule_from_config(config: DecisionRule | Mapping[str, Any]) -> DecisionRule:
@@ -383,4 +373,4 @@ def rule_from_config(config: DecisionRule | Mapping[str, Any]) -> DecisionRule:
         raise ValueError(
             f"decision rule {name!r} got unknown parameters {unknown}; allowed: {sorted(allowed)}"
         )
-    return cls(**params)
+    return cls.from_params(params)

@@ -20,7 +20,7 @@ import pyarrow as pa
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from alpharl.config import check_targets, resolve_target, to_container
+from alpharl.config import ConfigError, check_targets, resolve_target, to_container
 from alpharl.tasks.data import enriched_stream
 from alpharl.tasks.metrics import RunMetrics, StepMetrics
 
@@ -79,11 +79,32 @@ def build_env(cfg: DictConfig, posts: pa.Table, catalog: list[Any] | None = None
     return env_class(posts=posts, click_model=click_model, **kwargs)
 
 
+def check_pacing(cfg: DictConfig) -> bool:
+    """Whether ``cfg`` paces its agent; raises `ConfigError` if the agent cannot be paced."""
+    pacing = cfg.get("pacing")
+    if not pacing:
+        return False
+    target = resolve_target(str(cfg.agent._target_))
+    if "pacing" not in inspect.signature(target).parameters:
+        raise ConfigError(
+            f"pacing={str(pacing._target_).rsplit('.', 1)[-1]}: agent "
+            f"{cfg.agent._target_} cannot be paced; pacing composes with the bandit "
+            "agents (linucb, thompson, linear_epsilon_greedy, epsilon_greedy, ucb1)"
+        )
+    return True
+
+
 def build_agent(cfg: DictConfig, env: Any) -> Any:
-    """The agent of ``cfg.agent`` sized for ``env``'s spaces and seeded with ``cfg.seed``."""
+    """The agent of ``cfg.agent`` sized for ``env``'s spaces and seeded with ``cfg.seed``.
+
+    A ``cfg.pacing`` node (``pacing=dual`` or ``pacing=throttle``) is built and handed to
+    the agent as its ``pacing`` part; an agent that takes no pacing is a config error.
+    """
     target = resolve_target(str(cfg.agent._target_))
     params = inspect.signature(target).parameters
     sized: dict[str, Any] = {}
+    if check_pacing(cfg):
+        sized["pacing"] = instantiate(cfg.pacing, _convert_="all")
     if "n_actions" in params:
         sized["n_actions"] = int(env.action_space.n)
     if "n_features" in params:
@@ -107,6 +128,7 @@ def train(cfg: DictConfig, parent_run_id: str | None = None) -> tuple[RunMetrics
     from alpharl.tracking.hydra_callbacks import parent_run_id_for_job
 
     check_targets(cfg)
+    check_pacing(cfg)
     name = agent_name(cfg)
     store = resolve_store(runs_dir=cfg.paths.runs_dir, tracking_uri=cfg.tracking.uri)
     tracker = Tracker(store, flush_every=int(cfg.tracking.flush_every))

@@ -14,8 +14,9 @@ Rows:
   * ``numpy floor``: a bare LinUCB loop (scores, argmax, Sherman–Morrison) with no input
     checks, masks or propensities; the cost of the arithmetic alone.
   * ``ours, one at a time``: ``act(x)`` then ``update(x, a, r)``, the online protocol.
-    Our act also returns a propensity (LinTS: a 1000-draw Monte-Carlo estimate), which
-    MABWiser does not compute.
+    Our act also returns a propensity, which MABWiser does not compute (LinTS: the
+    action is drawn from the win frequencies of 1000 fixed score draws, so the logged
+    propensity is exact).
   * ``ours, batches of B``: ``act_batch`` on B contexts, then ``update_batch``. This is
     *delayed feedback*, a different protocol (decisions in a batch do not see each
     other's rewards); shown for throughput, with its own regret.
@@ -23,8 +24,17 @@ Rows:
   * ``reference LinTS``: the textbook algorithm, slow, for the regret comparison: MABWiser's
     LinTS gives every arm a copy of one generator, so its arms' draws are identical normals
     (checked and printed below) and its regret is that of a different, correlated sampler.
-  * ``n_samples=100``: our LinTS with a 100-draw propensity estimate, to show the share
-    of the 1000-draw default's cost.
+    Ours draws other random numbers than the reference, so their regrets agree only in
+    distribution, not round by round; that our score sampling has the definition's action
+    distribution is a test (tests/policy/test_thompson_exact.py), not this benchmark.
+  * ``n_samples=100``: our LinTS with 100 draws defining its distribution, to show the
+    share of the 1000-draw default's cost.
+
+A second table times N independent learners (one per seed or campaign), each deciding
+and learning one row per round: N single agents in a Python loop (``act`` then
+``update``) against one `BatchedLinUCB` / `BatchedLinearThompsonSampling` (``act`` on
+``(N, d)`` then ``update``), whose learner ``i`` makes the same decisions as single agent
+``i`` (tests/agents/test_batched.py); the ratio is decisions/s batched over looped.
 
 A last table documents why our LinTS samples each arm's score ``x' theta_a`` (one normal
 per arm) instead of ``theta_a`` through a Cholesky factor of ``A_a^-1``: per-decision
@@ -50,7 +60,12 @@ from functools import partial  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from agents.bandits import LinearThompsonSampling, LinUCB  # noqa: E402
+from agents.bandits import (  # noqa: E402
+    BatchedLinearThompsonSampling,
+    BatchedLinUCB,
+    LinearThompsonSampling,
+    LinUCB,
+)
 
 
 @dataclass(frozen=True)
@@ -206,6 +221,40 @@ def mabwiser_arms_share_noise(seed: int) -> bool:
     return all(np.array_equal(draws[0], other) for other in draws[1:])
 
 
+def batched_vs_looped(d: int, k: int, n: int, rounds: int, v: float, alpha: float) -> list:
+    """Decisions/s of N single agents looped vs one batched learner, both algorithms."""
+    rng = np.random.default_rng(0)
+    theta = rng.normal(0.0, 1.0 / np.sqrt(d), (n, k, d))
+    x = rng.normal(size=(rounds, n, d))
+    noise = rng.normal(0.0, 0.5, (rounds, n))
+    rows = []
+    for algo, single, batched in [
+        ("LinUCB", partial(LinUCB, k, d, alpha), partial(BatchedLinUCB, n, k, d, alpha)),
+        (
+            "LinTS",
+            partial(LinearThompsonSampling, k, d, v),
+            partial(BatchedLinearThompsonSampling, n, k, d, v),
+        ),
+    ]:
+        agents = [single(seed=i) for i in range(n)]
+        start = time.perf_counter()
+        for t in range(rounds):
+            for i, agent in enumerate(agents):
+                a, _ = agent.act(x[t, i])
+                agent.update(x[t, i], a, float(x[t, i] @ theta[i, a] + noise[t, i]))
+        looped = rounds * n / (time.perf_counter() - start)
+        learners = batched(seeds=list(range(n)))
+        idx = np.arange(n)
+        start = time.perf_counter()
+        for t in range(rounds):
+            acts, _ = learners.act(x[t])
+            rewards = np.einsum("nd,nd->n", x[t], theta[idx, acts]) + noise[t]
+            learners.update(x[t], acts, rewards)
+        together = rounds * n / (time.perf_counter() - start)
+        rows.append((algo, n, looped, together))
+    return rows
+
+
 def sampling_costs(d: int, k: int, repeats: int = 3000) -> dict[str, float]:
     """Microseconds per Thompson decision for one context, three ways."""
     rng = np.random.default_rng(0)
@@ -249,17 +298,8 @@ def _summary(results: list[Result], rounds: int) -> tuple[float, float, float]:
     return per_s, statistics.mean(regrets), sd
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3000)
-    parser.add_argument("--features", type=int, default=30)
-    parser.add_argument("--arms", type=int, default=8)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--alpha", type=float, default=1.0, help="LinUCB width multiplier")
-    parser.add_argument("--v", type=float, default=0.5, help="LinTS posterior scale")
-    parser.add_argument("--noise", type=float, default=0.5)
-    args = parser.parse_args()
+def mabwiser_tables(args: argparse.Namespace) -> None:
+    """The tables against MABWiser and the textbook LinTS (see the module docstring)."""
     warnings.filterwarnings("ignore")  # MABWiser/pandas deprecation chatter
     from mabwiser.mab import LearningPolicy
 
@@ -315,6 +355,36 @@ def main() -> None:
         f"{mabwiser_arms_share_noise(0)}. Its Thompson scores are correlated across arms, so "
         "its regret differs from linear TS as defined; compare ours with the reference row."
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3000)
+    parser.add_argument("--features", type=int, default=30)
+    parser.add_argument("--arms", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--alpha", type=float, default=1.0, help="LinUCB width multiplier")
+    parser.add_argument("--v", type=float, default=0.5, help="LinTS posterior scale")
+    parser.add_argument("--noise", type=float, default=0.5)
+    parser.add_argument(
+        "--learners", type=lambda v: [int(n) for n in v.split(",")], default=[1, 16, 256]
+    )
+    parser.add_argument("--learner-decisions", type=int, default=20_000)
+    parser.add_argument("--skip-mabwiser", action="store_true", help="only the batched table")
+    args = parser.parse_args()
+    d, k = args.features, args.arms
+    if not args.skip_mabwiser:
+        mabwiser_tables(args)
+    print(f"\nN independent learners, one row each per round (d={d}, arms={k}), decisions/s:")
+    print(f"  {'learner':<8}{'N':>6}{'N agents looped':>18}{'batched':>12}{'x looped':>10}")
+    for n_learners in args.learners:
+        rounds = max(5, args.learner_decisions // n_learners)
+        for algo, n_l, looped, together in batched_vs_looped(
+            d, k, n_learners, rounds, args.v, args.alpha
+        ):
+            print(f"  {algo:<8}{n_l:>6}{looped:>18.0f}{together:>12.0f}{together / looped:>10.1f}")
+
     print(f"\nThompson sampling cost per decision (one context, d={d}, arms={k}), us:")
     for name, us in sampling_costs(d, k).items():
         print(f"  {name:<64}{us:>8.1f}")

@@ -16,10 +16,27 @@ from agents.bandits import (
 )
 from agents.base import BanditAgent
 from agents.baselines import RandomAgent
+from agents.pacing import DualPacing, ThrottlePacing
 from alpharl.policy import GreedyRule
 
 N_ACTIONS = 5
 N_FEATURES = 4
+COSTS = np.array([0.3, 0.1, 0.5, 0.2, 0.0])
+"""Per-action costs the paced factories' pacing parts have seen ("no ad" last, free)."""
+
+
+def primed(agent: BanditAgent, control: float) -> BanditAgent:
+    """A paced agent whose pacing part has seen ``COSTS`` and holds ``control``.
+
+    Outside `learn` nothing updates the control, so the contract tests see a fixed, non-
+    trivial paced rule (a multiplier that reorders actions, or a participation < 1).
+    """
+    assert agent.pacing is not None
+    info = {"action_costs": COSTS, "budget": 10.0, "budget_left": 6.0, "steps_left": 40}
+    agent.pacing.observe(info)
+    agent.pacing.state[0] = control
+    return agent
+
 
 FACTORIES: dict[str, Callable[[int], BanditAgent]] = {
     "epsilon_greedy": lambda seed: EpsilonGreedy(N_ACTIONS, 0.3, n_features=N_FEATURES, seed=seed),
@@ -32,6 +49,22 @@ FACTORIES: dict[str, Callable[[int], BanditAgent]] = {
         N_ACTIONS, N_FEATURES, {"name": "epsilon_greedy", "epsilon": 0.2}, seed=seed
     ),
     "random": lambda seed: RandomAgent(N_ACTIONS, N_FEATURES, seed=seed),
+    "linucb_dual": lambda seed: primed(
+        LinUCB(N_ACTIONS, N_FEATURES, alpha=0.8, seed=seed, pacing=DualPacing()), 2.0
+    ),
+    "lints_dual": lambda seed: primed(
+        LinearThompsonSampling(N_ACTIONS, N_FEATURES, v=0.5, seed=seed, pacing=DualPacing()), 1.5
+    ),
+    "epsilon_greedy_throttle": lambda seed: primed(
+        EpsilonGreedy(N_ACTIONS, 0.3, n_features=N_FEATURES, seed=seed, pacing=ThrottlePacing()),
+        0.4,
+    ),
+    "lints_throttle": lambda seed: primed(
+        LinearThompsonSampling(
+            N_ACTIONS, N_FEATURES, v=0.5, seed=seed, pacing={"name": "throttle"}
+        ),
+        0.6,
+    ),
 }
 """Every agent that decides from a context (the oracle is tested on its own)."""
 
