@@ -135,9 +135,13 @@ class TuneTaskConfig(TrainTaskConfig):
 
 @dataclass
 class CompareTaskConfig(TrainTaskConfig):
-    """Schema of ``configs/compare.yaml``: the train schema plus the agents to compare."""
+    """Schema of ``configs/compare.yaml``: the train schema plus the agents and seeds.
+
+    ``seeds`` null means ``[seed]``.
+    """
 
     agents: list[str] = field(default_factory=list)
+    seeds: list[int] | None = None
 
 
 @dataclass

@@ -19,7 +19,9 @@ from alpharl.tracking.query import mean_ci, runs_frame
 METRICS = {
     "final_mean_reward": "reward/step",
     "final_ctr": "CTR",
-    "final_regret_per_step": "regret/step",
+    "final_episode_reward": "reward/episode",
+    "final_bound_fraction": "share of bound",
+    "final_myopic_regret_per_step": "myopic regret/step",
     "final_spend": "spend",
 }
 

@@ -1,15 +1,24 @@
-"""`alpharl compare`: train several agents on the same stream and print one table.
+"""`alpharl compare`: train several agents over several seeds and print one table.
 
 The main job (``make run``). Every agent of ``cfg.agents`` (names of ``configs/agent``
-files) is trained by `alpharl.tasks.train.train` with the same stream, environment, click
-model and seed, as a child run of one MLflow parent run. The enriched stream is built once
-(the first child misses the cache, the others hit it). The table compares each agent with
-the oracle, which plays the simulator's myopic best action.
+files) is trained by `alpharl.tasks.train.train` once per seed of ``cfg.seeds`` (default:
+``[cfg.seed]``) with the same stream, environment and click model, each run a child of
+one MLflow parent run. Seed ``s`` of an agent is exactly ``alpharl train agent=<name>
+seed=<s>`` with the same settings. The enriched stream is built once (the first child
+misses the cache, the others hit it).
+
+The table's yardstick is the environment's **hindsight bound** (``info
+["hindsight_bound"]``): per episode, no policy can expect to earn more. ``gap`` is the
+bound minus the agent's reward per episode, and ``% bound`` their ratio. The greedy
+oracle (``oracle``: the myopic best action at every step) is a row like any other, not a
+bound: under a binding budget a pacing policy beats it. Each figure is the mean over
+seeds with its 95% Student-t interval (``± half-width``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,21 +26,38 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from alpharl.config import ConfigError, check_targets, config_dir
-from alpharl.tasks.metrics import RunMetrics
+from alpharl.tasks.metrics import Interval, RunMetrics, t_interval
 
 log = logging.getLogger(__name__)
 
-ORACLE = "oracle"
+BOUND = "hindsight bound"
+DISPLAY = {"oracle": "greedy oracle", "paced_oracle": "paced oracle"}
+"""Table names of agent configs whose file name could be misread (the greedy oracle is
+myopic, never a bound)."""
 
 
 @dataclass
 class CompareRow:
-    """One agent's line of the table."""
+    """One agent's runs, one per seed."""
 
     agent: str
-    metrics: RunMetrics
-    run_id: str | None
-    model_version: str | None
+    seeds: list[int]
+    runs: list[RunMetrics]
+    run_ids: list[str | None]
+    model_versions: list[str | None]
+
+    @property
+    def metrics(self) -> RunMetrics:
+        """The first seed's metrics (the only ones for a single-seed comparison)."""
+        return self.runs[0]
+
+    @property
+    def model_version(self) -> str | None:
+        return self.model_versions[0]
+
+    def interval(self, key: str, confidence: float = 0.95) -> Interval:
+        """Mean and t-interval over seeds of the `RunMetrics` field ``key``."""
+        return t_interval([getattr(m, key) for m in self.runs], confidence)
 
 
 @dataclass
@@ -52,28 +78,67 @@ class Comparison:
             f"agent: {agent!r} is not in the comparison ({[r.agent for r in self.rows]})"
         )
 
-    def render(self) -> str:
-        """The table the CLI prints.
+    def bound(self) -> Interval:
+        """The hindsight bound per episode: per seed, the mean over the agents' episodes."""
+        seeds = self.rows[0].seeds if self.rows else []
+        per_seed = []
+        for i, _ in enumerate(seeds):
+            values = [r.runs[i].hindsight_bound for r in self.rows]
+            finite = [v for v in values if math.isfinite(v)]
+            per_seed.append(sum(finite) / len(finite) if finite else math.nan)
+        return t_interval(per_seed)
 
-        ``gap`` is the oracle's mean reward minus the agent's (per step); ``regret/step``
-        is the mean myopic regret the simulator reports for the actions taken.
+    def render(self) -> str:
+        """The table the CLI prints: one row per agent, the hindsight bound's first.
+
+        ``reward/ep`` is the reward per ended episode, ``gap`` the hindsight bound minus
+        it (on the agent's own episodes), ``% bound`` the reward over the bound,
+        ``myopic/step`` the mean per-step myopic regret (a diagnostic: pacing raises
+        it), ``budget`` the fraction of each episode's budget spent and ``out@`` the
+        mean step at which it ran out ("-" if it never did). ``±`` is the half-width of
+        the 95% t-interval over the seeds.
         """
-        oracle = next((r.metrics.mean_reward for r in self.rows if r.agent == ORACLE), None)
+        n = len(self.rows[0].seeds) if self.rows else 0
         head = (
-            f"{'agent':<16}{'reward/step':>12}{'gap':>9}{'regret/step':>12}{'CTR':>8}"
-            f"{'impr.':>8}{'clicks':>8}{'spend':>9}{'steps/s':>9}  model"
+            f"{'agent':<16}{'reward/ep':>18}{'gap':>18}{'% bound':>9}{'myopic/step':>12}"
+            f"{'CTR':>8}{'budget':>8}{'out@':>7}{'steps/s':>9}  model"
         )
         lines = [head, "-" * len(head)]
+        bound = self.bound()
+        if math.isfinite(bound.mean):
+            lines.append(f"{BOUND:<16}{_pm(bound):>18}{'0':>18}{'100%':>9}")
         for r in self.rows:
-            m = r.metrics
-            gap = f"{oracle - m.mean_reward:>9.4f}" if oracle is not None else f"{'-':>9}"
-            model = f"v{r.model_version}" if r.model_version else "-"
+            frac = r.interval("bound_fraction").mean
+            out = r.interval("budget_out_step").mean
+            version = r.model_version if n == 1 else None
             lines.append(
-                f"{r.agent:<16}{m.mean_reward:>12.4f}{gap}{m.regret_per_step:>12.4f}"
-                f"{m.ctr:>8.2%}{m.impressions:>8,}{m.clicks:>8,}{m.spend:>9.2f}"
-                f"{m.steps_per_s:>9,.0f}  {model}"
+                f"{DISPLAY.get(r.agent, r.agent):<16}{_pm(r.interval('episode_reward')):>18}"
+                f"{_pm(r.interval('bound_regret')):>18}"
+                f"{(f'{frac:.1%}' if math.isfinite(frac) else '-'):>9}"
+                f"{r.interval('myopic_regret_per_step').mean:>12.4f}"
+                f"{r.interval('ctr').mean:>8.2%}"
+                f"{_pct(r.interval('budget_used').mean):>8}"
+                f"{(f'{out:.0f}' if math.isfinite(out) else '-'):>7}"
+                f"{r.interval('steps_per_s').mean:>9,.0f}  "
+                f"{f'v{version}' if version else '-'}"
             )
+        seeds = self.rows[0].seeds if self.rows else []
+        lines.append(
+            f"\nmean over {n} seed(s) {seeds}; ± = 95% t-interval half-width over seeds. "
+            "gap = hindsight bound - reward per episode; the greedy oracle is myopic, "
+            "not a bound."
+        )
         return "\n".join(lines)
+
+
+def _pm(x: Interval) -> str:
+    if not math.isfinite(x.mean):
+        return "-"
+    return f"{x.mean:.3f}" if x.n < 2 else f"{x.mean:.3f} ± {x.half_width:.3f}"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if math.isfinite(x) else "-"
 
 
 def agent_config(name: str) -> DictConfig:
@@ -87,9 +152,21 @@ def agent_config(name: str) -> DictConfig:
     return node
 
 
+def compare_seeds(cfg: DictConfig) -> list[int]:
+    """``cfg.seeds`` checked (distinct integers), or ``[cfg.seed]`` when it is null."""
+    raw = cfg.get("seeds")
+    if raw is None:
+        return [int(cfg.seed)]
+    seeds = list(raw)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+        raise ConfigError(f"seeds: give a non-empty list of integers (got {seeds!r})")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds: values repeat ({seeds})")
+    return seeds
+
+
 def compare(cfg: DictConfig) -> Comparison:
-    """Train every agent of ``cfg.agents`` as a child run of one parent run."""
-    from alpharl.tasks.train import train
+    """Train every agent of ``cfg.agents`` for every seed as child runs of one parent run."""
     from alpharl.tracking import Tracker, resolve_store, ui_command
 
     names = list(cfg.agents)
@@ -97,6 +174,7 @@ def compare(cfg: DictConfig) -> Comparison:
         raise ConfigError("agents: give at least one agent name")
     if len(set(names)) != len(names):
         raise ConfigError(f"agents: names repeat ({names})")
+    seeds = compare_seeds(cfg)
     agents = {name: agent_config(name) for name in names}  # fail before any training
     for name, node in agents.items():
         check_targets(OmegaConf.create({"agent": node}))
@@ -104,27 +182,27 @@ def compare(cfg: DictConfig) -> Comparison:
     store = resolve_store(runs_dir=cfg.paths.runs_dir, tracking_uri=cfg.tracking.uri)
     tracker = Tracker(store, flush_every=int(cfg.tracking.flush_every))
     start = time.perf_counter()
-    rows: list[CompareRow] = []
+    seed_tag = ",".join(map(str, seeds))
     with tracker.start_run(
         cfg.tracking.experiment,
-        cfg.tracking.run_name or f"compare seed{cfg.seed}",
-        tags={"alpharl.task": "compare", "agents": ",".join(names), **cfg.tags},
-        seed=int(cfg.seed),
+        cfg.tracking.run_name or f"compare seeds{seed_tag}",
+        tags={
+            "alpharl.task": "compare",
+            "agents": ",".join(names),
+            "alpharl.seeds": seed_tag,
+            **cfg.tags,
+        },
+        seed=seeds[0],
     ) as parent:
-        base = OmegaConf.to_container(cfg, resolve=False)
-        assert isinstance(base, dict)
-        base.pop("agents")
-        for name in names:
-            child = OmegaConf.merge(
-                OmegaConf.create(base),
-                {"agent": agents[name], "tracking": {"run_name": f"{name}-seed{cfg.seed}"}},
-            )
-            assert isinstance(child, DictConfig)
-            metrics, result = train(child, parent_run_id=parent.run_id)
-            rows.append(CompareRow(name, metrics, result.run_id, result.model_version))
-            parent.log_metrics(
-                {f"{name}_{k}": v for k, v in metrics.as_dict().items()}, step=metrics.steps
-            )
+        rows = [_train_seeds(cfg, name, agents[name], seeds, parent.run_id) for name in names]
+        for row in rows:
+            summary: dict[str, float] = {}
+            for key in row.runs[0].as_dict():
+                x = row.interval(key)
+                if math.isfinite(x.mean):
+                    summary[f"{row.agent}_{key}"] = x.mean
+                    summary[f"{row.agent}_{key}_ci95"] = x.half_width
+            parent.log_metrics(summary, step=row.runs[0].steps)
         seconds = time.perf_counter() - start
         ui = ui_command(cfg.paths.runs_dir, cfg.tracking.uri)
         comparison = Comparison(rows, parent.run_id, ui, seconds)
@@ -132,13 +210,39 @@ def compare(cfg: DictConfig) -> Comparison:
     return comparison
 
 
+def _train_seeds(
+    cfg: DictConfig, name: str, agent: DictConfig, seeds: list[int], parent_run_id: str
+) -> CompareRow:
+    """Train ``agent`` once per seed (each run equal to ``alpharl train`` with that seed)."""
+    from alpharl.tasks.train import train
+
+    base = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(base, dict)
+    base.pop("agents")
+    base.pop("seeds", None)
+    row = CompareRow(name, [], [], [], [])
+    for seed in seeds:
+        child = OmegaConf.merge(
+            OmegaConf.create(base),
+            {"agent": agent, "seed": seed, "tracking": {"run_name": f"{name}-seed{seed}"}},
+        )
+        assert isinstance(child, DictConfig)
+        metrics, result = train(child, parent_run_id=parent_run_id)
+        row.seeds.append(seed)
+        row.runs.append(metrics)
+        row.run_ids.append(result.run_id)
+        row.model_versions.append(result.model_version)
+    return row
+
+
 def main(cfg: DictConfig) -> Any:
     """Hydra entry point: train every agent, print the table and how to open the UI."""
     comparison = compare(cfg)
     print(comparison.render())
+    seeds = len(comparison.rows[0].seeds)
     print(
-        f"\n{len(comparison.rows)} agents in {comparison.seconds:.0f} s; MLflow parent run "
-        f"{comparison.parent_run_id}"
+        f"\n{len(comparison.rows)} agents x {seeds} seed(s) in {comparison.seconds:.0f} s; "
+        f"MLflow parent run {comparison.parent_run_id}"
     )
     print(comparison.ui)
     return comparison

@@ -163,7 +163,8 @@ def train(cfg: DictConfig, parent_run_id: str | None = None) -> tuple[RunMetrics
         log.info("training %s for %d steps on %d posts", name, cfg.steps, stream.table.num_rows)
         summary = agent.learn(env, int(cfg.steps), callback=metrics)
         result = metrics.finish(episodes=int(summary.episodes))
-        run.log_metrics({f"final_{k}": v for k, v in result.as_dict().items()}, step=result.steps)
+        final = result.as_dict(finite_only=True)
+        run.log_metrics({f"final_{k}": v for k, v in final.items()}, step=result.steps)
         for path, fig in metrics.figures(name).items():
             run.log_figure(fig, path)
         version = _log_agent_and_policy(cfg, run, agent, env)

@@ -224,7 +224,7 @@ class TuneSummary:
     def render(self) -> str:
         """The table the CLI prints, best first, then the best config."""
         keys = list(self.rows[0].params) if self.rows else []
-        shown = ["mean_reward", "regret_per_step", "ctr", "steps"]
+        shown = ["mean_reward", "myopic_regret_per_step", "ctr", "steps"]
         shown = [self.metric, *(m for m in shown if m != self.metric)]
         widths = [max(len(k), 10) for k in keys]
         head = f"{'trial':<14}" + "".join(

@@ -1,0 +1,119 @@
+"""`alpharl compare` over seeds, and the per-episode metrics its table reads."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from alpharl.config import ConfigError
+from alpharl.tasks.compare import compare
+from alpharl.tasks.metrics import StepMetrics, t_interval
+from alpharl.tasks.train import train
+from alpharl.tracking.query import runs_frame
+
+
+def _info(cost: float, budget_left: float, steps_left: int, **extra: float) -> dict:
+    """A step's ``info`` as the environment's contract writes it (two creatives + no ad)."""
+    return {
+        "cost": cost,
+        "clicked": False,
+        "myopic_regret": 0.1,
+        "budget": 3.0,
+        "budget_left": budget_left,
+        "steps_left": steps_left,
+        "action_costs": np.array([1.0, 2.0, 0.0]),
+        **extra,
+    }
+
+
+def test_step_metrics_close_episodes_with_their_bound_and_budget_figures() -> None:
+    m = StepMetrics(steps=10, no_ad_action=2)
+    # Episode 1: three steps, spends 1 + 2 = 3 = the whole budget on its third step.
+    m.record(0, 0.5, _info(1.0, 2.0, 2))
+    m.record(2, 0.0, _info(0.0, 2.0, 1))
+    m.record(1, 1.0, _info(2.0, 0.0, 0, hindsight_bound=2.0))
+    # Episode 2: two steps, truncated with budget left.
+    m.record(0, 0.25, _info(1.0, 2.0, 1))
+    m.record(2, 0.0, _info(0.0, 2.0, 0, hindsight_bound=1.0))
+    m.record(0, 0.5, _info(1.0, 2.0, 3))  # unfinished: no episode figures
+    out = m.finish()
+    assert out.steps == 6
+    assert out.episodes == 2
+    assert out.impressions == 4
+    assert out.episode_reward == pytest.approx((1.5 + 0.25) / 2)
+    assert out.hindsight_bound == pytest.approx(1.5)
+    assert out.bound_regret == pytest.approx(((2.0 - 1.5) + (1.0 - 0.25)) / 2)
+    assert out.bound_regret_per_step == pytest.approx(((2.0 - 1.5) + (1.0 - 0.25)) / 5)
+    assert out.bound_fraction == pytest.approx(1.75 / 3.0)
+    assert out.budget_used == pytest.approx((3 / 3 + 1 / 3) / 2)
+    assert out.budget_out_fraction == pytest.approx(0.5)
+    assert out.budget_out_step == 3.0  # only episode 1 ran out, on its 3rd step
+    assert out.myopic_regret_per_step == pytest.approx(0.1)
+    assert "bound_regret" in out.as_dict(finite_only=True)
+
+
+def test_step_metrics_without_a_bound_report_nan_not_zero() -> None:
+    m = StepMetrics(steps=4, no_ad_action=2)
+    m.record(0, 1.0, {"regret": 0.2})  # an environment without the episode contract
+    out = m.finish(episodes=0)
+    assert math.isnan(out.hindsight_bound)
+    assert math.isnan(out.bound_regret)
+    assert out.myopic_regret == pytest.approx(0.2)
+    assert "hindsight_bound" not in out.as_dict(finite_only=True)
+
+
+def test_t_interval_is_the_student_t_interval() -> None:
+    x = t_interval([1.0, 2.0, 3.0, 4.0, math.nan])
+    half = 3.182446305284263 * np.std([1, 2, 3, 4], ddof=1) / 2  # t(0.975, 3)
+    assert x.n == 4
+    assert x.mean == 2.5
+    assert x.half_width == pytest.approx(half)
+    assert t_interval([5.0]).half_width == 0.0
+    assert math.isnan(t_interval([]).mean)
+    with pytest.raises(ValueError, match="confidence"):
+        t_interval([1.0], confidence=1.0)
+
+
+def test_compare_over_seeds_equals_the_single_seed_runs(compose_task, tmp_path) -> None:
+    common = ["steps=500", "env.horizon=250"]
+    cfg = compose_task("compare", ["agents=[random,oracle,linucb]", "seeds=[0,3]", *common])
+    result = compare(cfg)
+    linucb = result.row("linucb")
+    assert linucb.seeds == [0, 3]
+    assert len(linucb.runs) == 2
+    alone, _ = train(compose_task("train", ["agent=linucb", "seed=3", *common]))
+    skip = {"steps_per_s"}
+    got = {k: v for k, v in linucb.runs[1].as_dict().items() if k not in skip}
+    want = {k: v for k, v in alone.as_dict().items() if k not in skip}
+    assert got == pytest.approx(want, nan_ok=True)
+    assert linucb.runs[0].as_dict()["mean_reward"] != got["mean_reward"]  # seeds differ
+    assert result.row("oracle").metrics.myopic_regret == pytest.approx(0.0, abs=1e-9)
+    assert result.row("random").metrics.myopic_regret > 0.0
+    table = result.render()
+    assert "greedy oracle" in table
+    assert "random" in table
+    assert "±" in table
+    assert "2 seed(s) [0, 3]" in table
+    assert "mlflow ui" in result.ui
+    frame = runs_frame(
+        "alpharl", runs_dir=str(tmp_path / "runs"), parent_run_id=result.parent_run_id
+    )
+    assert sorted(frame["tags.agent"]) == sorted(["LinUCB", "OracleAgent", "RandomAgent"] * 2)
+    assert set(frame["parent_run_id"]) == {result.parent_run_id}
+
+
+@pytest.mark.parametrize("seeds", ["[]", "[1,1]"])
+def test_compare_refuses_bad_seeds_before_training(compose_task, tmp_path, seeds) -> None:
+    cfg = compose_task("compare", ["agents=[linucb]", f"seeds={seeds}"])
+    with pytest.raises(ConfigError, match="seeds"):
+        compare(cfg)
+    assert not (tmp_path / "runs" / "mlflow.db").exists()
+
+
+def test_compare_refuses_an_unknown_agent_before_training(compose_task, tmp_path) -> None:
+    cfg = compose_task("compare", ["agents=[linucb,nope]"])
+    with pytest.raises(ValueError, match="nope"):
+        compare(cfg)
+    assert not (tmp_path / "runs" / "mlflow.db").exists()
