@@ -212,7 +212,8 @@ def test_goemotions_28_labels_fold_into_ekman_by_the_papers_mapping(tmp_path: Pa
         enc = tokenizer(TEXTS, return_tensors="pt", padding=True)
         p28 = torch.softmax(model(**enc).logits, -1).numpy()
     mapping = {**PAPER_EKMAN_MAPPING, "neutral": ["neutral"]}
-    assert sorted(sum(mapping.values(), [])) == sorted(GOEMOTIONS_LABELS)  # all 28, once each
+    folded = [label for labels in mapping.values() for label in labels]
+    assert sorted(folded) == sorted(GOEMOTIONS_LABELS)  # all 28, once each
     expected = np.stack(
         [p28[:, [GOEMOTIONS_LABELS.index(lb) for lb in mapping[e]]].sum(axis=1) for e in EMOTIONS],
         axis=1,
