@@ -25,6 +25,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | $(PIP_QUIET)
 	$(BIN)/python -m pip install -q torch==2.13.0 2>&1 | $(PIP_QUIET)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]' 2>&1 | $(PIP_QUIET)
+	# VADER's sdist holds the tweets' ratings: tests/streams rebuilds the shipped tweets from it.
+	$(BIN)/python -m pip download -q --no-deps --no-binary :all: vaderSentiment==3.3.2 \
+		-d $(VENV)/sdist 2>&1 | $(PIP_QUIET)
 	touch $@
 
 setup: $(VENV)/.installed

@@ -10,6 +10,7 @@ import pytest
 from alpharl.enrich.emotion_lexicon import (
     _MAYBE_ELONGATED,
     LEXICON_PATH,
+    NEGATION_SCOPE,
     LexiconEmotionEnricher,
     _maybe_elongated,
     load_lexicon,
@@ -84,6 +85,23 @@ def test_negation_flips_joy_and_dampens_fear(lexicon: LexiconEmotionEnricher) ->
     assert max(not_scared, key=not_scared.__getitem__) == "neutral"
     # the scope ends at the clause: "happy" after the comma is not negated
     assert dist(lexicon, "not today, I am happy")["joy"] == pytest.approx(happy["joy"])
+
+
+def test_negation_reaches_exactly_three_words(lexicon: LexiconEmotionEnricher) -> None:
+    """A negator negates an emotion word that is the 1st, 2nd or 3rd word after it, never the
+    4th: an off-by-one in the scope (``<`` for ``<=``, or a scope of 2 or 4) fails here."""
+    assert NEGATION_SCOPE == 3
+    fillers = ["the", "red", "car"]  # not lexicon, negator, degree or boundary words
+    for word in fillers:
+        assert word not in lexicon._table
+    for gap in range(3):
+        text = " ".join(["not", *fillers[:gap], "happy"])
+        d = dist(lexicon, text)
+        assert d["joy"] == 0.0, (gap, d)
+        assert d["sadness"] > 0.5, (gap, d)
+    beyond = dist(lexicon, "not the red car happy")  # the 4th word: out of scope
+    assert beyond["joy"] > 0.5
+    assert beyond["sadness"] == 0.0
 
 
 def test_intensifiers_caps_elongation_and_bangs_strengthen(

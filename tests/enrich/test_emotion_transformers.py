@@ -178,3 +178,46 @@ def test_cuda_matches_cpu(ekman_model: Path) -> None:
     cpu = as_matrix(TransformersEmotionEnricher(str(ekman_model)).enrich(TEXTS))
     gpu = as_matrix(TransformersEmotionEnricher(str(ekman_model), device="cuda").enrich(TEXTS))
     np.testing.assert_allclose(gpu, cpu, atol=1e-4)
+
+
+# GoEmotions' ekman_mapping.json (Demszky et al., 2020), written out here as the paper gives it.
+PAPER_EKMAN_MAPPING = {
+    "anger": ["anger", "annoyance", "disapproval"],
+    "disgust": ["disgust"],
+    "fear": ["fear", "nervousness"],
+    "joy": [
+        "joy", "amusement", "approval", "excitement", "gratitude", "love", "optimism",
+        "relief", "pride", "admiration", "desire", "caring",
+    ],
+    "sadness": ["sadness", "disappointment", "embarrassment", "grief", "remorse"],
+    "surprise": ["surprise", "realization", "confusion", "curiosity"],
+}  # fmt: skip
+GOEMOTIONS_LABELS = [  # the 28 labels in GoEmotions' own order (emotions.txt)
+    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion",
+    "curiosity", "desire", "disappointment", "disapproval", "disgust", "embarrassment",
+    "excitement", "fear", "gratitude", "grief", "joy", "love", "nervousness", "optimism",
+    "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral",
+]  # fmt: skip
+
+
+def test_goemotions_28_labels_fold_into_ekman_by_the_papers_mapping(tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = build_model(tmp_path / "goemotions", GOEMOTIONS_LABELS, seed=3)
+    enricher = TransformersEmotionEnricher(str(path))
+    got = as_matrix(enricher.enrich(TEXTS))
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    with torch.inference_mode():
+        enc = tokenizer(TEXTS, return_tensors="pt", padding=True)
+        p28 = torch.softmax(model(**enc).logits, -1).numpy()
+    mapping = {**PAPER_EKMAN_MAPPING, "neutral": ["neutral"]}
+    folded = [label for labels in mapping.values() for label in labels]
+    assert sorted(folded) == sorted(GOEMOTIONS_LABELS)  # all 28, once each
+    expected = np.stack(
+        [p28[:, [GOEMOTIONS_LABELS.index(lb) for lb in mapping[e]]].sum(axis=1) for e in EMOTIONS],
+        axis=1,
+    )
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # joy gathers twelve labels: on a random model it holds about 12/28 of the mass
+    assert got[:, EMOTIONS.index("joy")].mean() > got[:, EMOTIONS.index("disgust")].mean()

@@ -87,3 +87,19 @@ def test_compound_correlates_with_human_ratings_as_in_the_paper(vader: VaderEnri
     human = np.array([p.annotations["human_sentiment"] for p in posts])
     r = float(np.corrcoef(scores, human)[0, 1])
     assert r >= 0.85
+
+
+def test_columns_are_vaders_own_scores_in_their_places(vader: VaderEnricher) -> None:
+    """Each column holds VADER's score of that name: swapping pos and neg (or neu) fails."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    texts = ["I love this, it is wonderful!", "This is awful and I hate it.", "It is a chair."]
+    out = vader.enrich(texts)
+    analyzer = SentimentIntensityAnalyzer()
+    for i, text in enumerate(texts):
+        scores = analyzer.polarity_scores(text)
+        for column, key in zip(SENTIMENT_COLUMNS, ("compound", "pos", "neu", "neg"), strict=True):
+            assert out[column][i] == pytest.approx(scores[key], abs=1e-6), (column, text)
+    assert out["sentiment_pos"][0] > 0.5 > out["sentiment_neg"][0]
+    assert out["sentiment_neg"][1] > 0.4 > out["sentiment_pos"][1]
+    assert out["sentiment_neu"][2] == pytest.approx(1.0)

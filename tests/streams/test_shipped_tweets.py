@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,9 @@ from alpharl.streams.tweets import N_AUTHORS, N_TWEETS, WINDOW_END, WINDOW_START
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_SHA256 = "fbf03ad980f90f8ebcf41781a657da78eebdb4bcabb50072dd9c9c76225fbbe1"
 SOURCES = [
+    # `make setup` downloads the sdist here (pip download, into the venv the tests run in)
+    Path(sys.prefix) / "sdist" / "vaderSentiment-3.3.2.tar.gz",
+    ROOT / ".venv" / "sdist" / "vaderSentiment-3.3.2.tar.gz",
     Path("/tmp/vs/vaderSentiment-3.3.2.tar.gz"),
     Path(
         "/tmp/vs/vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014/tweets_GroundTruth.txt"
@@ -129,7 +133,9 @@ def test_parse_unescapes_and_checks_fields(build_script: ModuleType) -> None:
         build_script.parse(b"7\tno text\r\n")
 
 
-@pytest.mark.skipif(not any(p.exists() for p in SOURCES), reason="VADER sdist not unpacked")
+@pytest.mark.skipif(
+    not any(p.exists() for p in SOURCES), reason="VADER sdist not downloaded (make setup)"
+)
 def test_build_script_reproduces_the_file_byte_for_byte(build_script: ModuleType) -> None:
     source = next(p for p in SOURCES if p.exists())
     rebuilt = build_script.build(build_script.read_source(source))
