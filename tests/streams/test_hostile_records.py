@@ -173,7 +173,7 @@ def test_x_sources_dead_letter_hostile_items(tmp_path: Path) -> None:
     ]
     assert letters[0]["raw"]["text"] == "a\ud800"  # kept, escaped in the file
 
-    filtered = XFilteredStream({"coffee": None}, dead_letter=tmp_path / "filtered.jsonl")
+    filtered = XFilteredStream(["coffee"], dead_letter=tmp_path / "filtered.jsonl")
     payloads = [
         json.dumps({"data": items[0]}).encode(),
         b'{"data": ' + DEEP.encode() + b"}",
