@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
@@ -26,8 +27,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import alpharl
+from alpharl.redaction import redact_text
 from alpharl.serving.decision_log import DecisionNotFoundError, FeedbackConflictError
 from alpharl.serving.deps import ServingState
+from alpharl.serving.limits import RequestLimitMiddleware
 from alpharl.serving.metrics import MetricsMiddleware, ServingMetrics
 from alpharl.serving.model_holder import CHALLENGER, CHAMPION, ModelHolder
 from alpharl.serving.model_registry import PolicySource, make_source
@@ -35,11 +38,15 @@ from alpharl.serving.routers import admin, decisions, experiment, feedback, heal
 from alpharl.serving.service import DecisionService, FieldError, PostEnricher, UnavailableError
 from alpharl.serving.settings import ServeSettings
 from alpharl.serving.stores import open_decision_log, open_user_state
+from alpharl.textcheck import printable_prefix
 
 logger = logging.getLogger(__name__)
 
 EnricherFactory = Callable[[], PostEnricher]
 _SHOWN_ITEMS = 10
+_SHOWN_ERRORS = 20
+SHOWN_CHARS = 80
+"""Most characters of a client's string echoed back in an error."""
 
 
 def default_enricher() -> PostEnricher:
@@ -55,7 +62,10 @@ def build_state(
 ) -> ServingState:
     """Open the log, load the models, build the enricher (the lifespan's blocking part)."""
     profiles, fatigue = open_user_state(
-        settings.profile_store_url, settings.fatigue_half_life_hours
+        settings.profile_store_url,
+        settings.fatigue_half_life_hours,
+        max_users=settings.max_users_in_process,
+        idle_half_lives=settings.state_idle_half_lives,
     )
     log = open_decision_log(settings.decision_log_url, settings.decision_log_synchronous)
     sources: dict[str, PolicySource] = {
@@ -78,7 +88,7 @@ def build_state(
         try:
             enricher = (enricher_factory or default_enricher)()
         except Exception as exc:  # the text route answers 503 with this reason
-            enricher_error = f"{type(exc).__name__}: {exc}"
+            enricher_error = redact_text(f"{type(exc).__name__}: {exc}")
             logger.error("text enrichment unavailable: %s", enricher_error)
     service = DecisionService(
         settings, holder, log, metrics, enricher, enricher_error, profiles=profiles, fatigue=fatigue
@@ -86,19 +96,55 @@ def build_state(
     return ServingState(settings, holder, log, metrics, service)
 
 
+def _reseed_experiment(state: ServingState) -> Callable[[], None]:
+    """With several workers, reread the experiment's sums from the log every so often.
+
+    Each worker keeps running sums of what it committed itself; the others' feedback
+    reaches it when it rereads the log (every ``experiment_refresh_s``, off the request
+    path). One worker needs no rereading: its sums are the log's. Returns a stop function.
+    """
+    interval = state.settings.experiment_refresh_s
+    if state.settings.workers <= 1 or interval <= 0:
+        return lambda: None
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                state.service.experiment.reseed(state.log)
+            except Exception:  # keep serving the last sums; try again next time
+                logger.exception("rereading the experiment's sums from the decision log failed")
+
+    thread = threading.Thread(target=loop, name="experiment-reseed", daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join()
+
+    return halt
+
+
 def _shown(value: Any, depth: int = 0) -> Any:
-    """A JSON-safe, shortened copy of an offending input for a 422's ``input``."""
+    """A JSON-safe, shortened copy of an offending input for a 422's ``input``.
+
+    Strings keep a short prefix (`SHOWN_CHARS`) with lone surrogates escaped, so nothing a
+    client sent is echoed in full and every answer can be encoded.
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)  # 'nan', 'inf': JSON has no literal for them
     if isinstance(value, str):
-        return value if len(value) <= 80 else value[:77] + "..."
+        return printable_prefix(value, SHOWN_CHARS)
     if isinstance(value, bool | int | float) or value is None:
         return value
     if depth >= 3:
         return "..."
     if isinstance(value, Mapping):
         items = list(value.items())
-        out = {str(k): _shown(v, depth + 1) for k, v in items[:_SHOWN_ITEMS]}
+        out = {
+            printable_prefix(str(k), SHOWN_CHARS): _shown(v, depth + 1)
+            for k, v in items[:_SHOWN_ITEMS]
+        }
         return out | (
             {"...": f"{len(items) - _SHOWN_ITEMS} more"} if len(items) > _SHOWN_ITEMS else {}
         )
@@ -110,22 +156,39 @@ def _shown(value: Any, depth: int = 0) -> Any:
     return _shown(str(value), depth)
 
 
+def _loc(loc: Any) -> list[str | int]:
+    """An error's location, each part shortened (a body key is client input too)."""
+    return [p if isinstance(p, int) else printable_prefix(str(p), SHOWN_CHARS) for p in loc]
+
+
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422 body, with inputs made JSON-safe (a NaN input would otherwise be a 500)."""
+    """FastAPI's 422 body, made safe: inputs and keys shortened and encodable, errors capped."""
     assert isinstance(exc, RequestValidationError)
-    detail = []
-    for err in exc.errors():
-        item = {"type": err.get("type"), "loc": list(err.get("loc", ())), "msg": err.get("msg")}
+    errors = exc.errors()
+    detail: list[dict[str, Any]] = []
+    for err in errors[:_SHOWN_ERRORS]:
+        item = {
+            "type": err.get("type"),
+            "loc": _loc(err.get("loc", ())),
+            "msg": printable_prefix(str(err.get("msg")), 300),
+        }
         if "input" in err:
             item["input"] = _shown(err["input"])
         detail.append(item)
+    if len(errors) > _SHOWN_ERRORS:
+        detail.append({"type": "more", "loc": [], "msg": f"{len(errors) - _SHOWN_ERRORS} more"})
     return JSONResponse({"detail": detail}, status_code=422)
 
 
 def _field_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FieldError)
     detail = [
-        {"type": "value_error", "loc": list(exc.loc), "msg": exc.msg, "input": _shown(exc.value)}
+        {
+            "type": "value_error",
+            "loc": _loc(exc.loc),
+            "msg": printable_prefix(exc.msg, 300),
+            "input": _shown(exc.value),
+        }
     ]
     return JSONResponse({"detail": detail}, status_code=422)
 
@@ -157,9 +220,11 @@ def create_app(
         )
         app.state.serving = state
         state.holder.start()
+        stop_reseeding = _reseed_experiment(state)
         try:
             yield
         finally:
+            stop_reseeding()
             state.holder.stop()
             state.log.close()
 
@@ -169,7 +234,8 @@ def create_app(
         summary="Emotion-aware ad decisions with a durable decision log.",
         lifespan=lifespan,
     )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestLimitMiddleware, settings=settings)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 401s and 413s
     for module in (decisions, feedback, experiment, admin, health):
         app.include_router(module.router)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -6,20 +6,18 @@ would cost a thread-pool hop per request.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
+from alpharl.serving.limits import API_KEY_HEADER, api_key_problem
 from alpharl.serving.metrics import ServingMetrics
 from alpharl.serving.model_holder import ModelHolder
 from alpharl.serving.service import DecisionService
 from alpharl.serving.settings import ServeSettings
 from alpharl.serving.stores import DecisionStore
-
-API_KEY_HEADER = "X-API-Key"
 
 
 @dataclass
@@ -47,21 +45,16 @@ _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="the 
 
 
 async def require_api_key(state: StateDep, key: Annotated[str | None, Security(_api_key)]) -> None:
-    """Reject the request unless it carries the configured API key (constant-time compare)."""
-    expected = state.settings.api_key
-    if expected is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "this route needs an API key and none is configured (set ALPHARL_SERVE_API_KEY)",
-        )
-    if key is None or not secrets.compare_digest(
-        key.encode(), expected.get_secret_value().encode()
-    ):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            f"missing or wrong {API_KEY_HEADER} header",
-            headers={"WWW-Authenticate": API_KEY_HEADER},
-        )
+    """Reject the request unless it carries the configured API key (constant-time compare).
+
+    `alpharl.serving.limits.RequestLimitMiddleware` makes the same check before the body is
+    read; this one keeps the routes safe in an app built without it.
+    """
+    problem = api_key_problem(state.settings, None if key is None else key.encode("latin-1"))
+    if problem is not None:
+        status_code, detail = problem
+        headers = {"WWW-Authenticate": API_KEY_HEADER} if status_code == 401 else None
+        raise HTTPException(status_code, detail, headers=headers)
 
 
 ApiKeyDep = Annotated[None, Depends(require_api_key)]

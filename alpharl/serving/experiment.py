@@ -18,12 +18,19 @@ continuously and stopped as soon as ``p_t <= alpha``. The variances are plug-in 
 variances (the paper's large-sample approximation), so the first `MIN_PER_ARM` rewards of
 each arm are not tested. The log is replayed in feedback order to take the running
 minimum, so the p-value does not depend on when this endpoint was polled.
+
+`RunningExperiment` keeps the same quantities as running sums, updated as decisions and
+feedback are committed, so reading them costs O(1) however long the log grows; it is
+seeded from the log once (`RunningExperiment.from_log`) and gives the same numbers as
+`msprt` over the log in feedback order.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -149,3 +156,124 @@ def msprt(arms: np.ndarray, rewards: np.ndarray, tau: float) -> SequentialTest:
         n_champion=total_a,
         n_challenger=total_b,
     )
+
+
+class _ExperimentLog(Protocol):
+    def arm_totals(self) -> dict[str, ArmTotals]: ...
+
+    def rewards_in_feedback_order(self) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _log_lr(a: list[float], b: list[float], tau: float) -> tuple[float, float] | None:
+    """``(delta, log Lambda)`` from two arms' ``[n, sum, sum of squares]`` (as in `msprt`)."""
+    if a[0] < MIN_PER_ARM or b[0] < MIN_PER_ARM:
+        return None
+    stats = []
+    for n, s1, s2 in (a, b):
+        mean = s1 / n
+        stats.append((mean, max((s2 - n * mean * mean) / (n - 1), 0.0) / n))
+    delta = stats[1][0] - stats[0][0]
+    v = stats[0][1] + stats[1][1]
+    if not v > 0:
+        v = math.inf if delta == 0 else 1e-300
+    tau2 = tau * tau
+    try:
+        value = 0.5 * math.log(v / (v + tau2)) + tau2 * delta * delta / (2.0 * v * (v + tau2))
+    except (OverflowError, ValueError, ZeroDivisionError):
+        value = math.inf
+    return delta, (0.0 if math.isnan(value) else value)
+
+
+class RunningExperiment:
+    """Per-arm counts and reward sums, and the mSPRT's running maximum, kept as feedback arrives.
+
+    Thread-safe; every method is O(1). The numbers are those of `summarize_arm` and `msprt`
+    over the decisions and feedback this object was told about, in the order it was told.
+
+    Args:
+        tau: Standard deviation of the mixing distribution (see `msprt`).
+    """
+
+    def __init__(self, tau: float) -> None:
+        if not (math.isfinite(tau) and tau > 0):
+            raise ValueError(f"tau: must be a finite positive number (got {tau!r})")
+        self.tau = tau
+        self._lock = threading.Lock()
+        self._decisions = dict.fromkeys(ARMS, 0)
+        self._sums = {arm: [0.0, 0.0, 0.0] for arm in ARMS}  # n, sum, sum of squares
+        self._max_log_lr = 0.0  # p = exp(-max(0, max log Lambda)): only the clipped max matters
+        self._last: tuple[float, float] | None = None
+
+    @classmethod
+    def from_log(cls, log: _ExperimentLog, tau: float) -> RunningExperiment:
+        """Seeded from everything in ``log`` (one pass over its rewards, at startup)."""
+        out = cls(tau)
+        out.reseed(log)
+        return out
+
+    def reseed(self, log: _ExperimentLog) -> None:
+        """Replace the state with the log's (for several workers: their feedback too)."""
+        totals = log.arm_totals()
+        arms, rewards = log.rewards_in_feedback_order()
+        test = msprt(arms, rewards, self.tau)
+        sums = {}
+        for arm in ARMS:
+            x = rewards[arms == arm]
+            sums[arm] = [float(x.size), math.fsum(x.tolist()), math.fsum((x * x).tolist())]
+        with self._lock:
+            self._decisions = {arm: (totals[arm].decisions if arm in totals else 0) for arm in ARMS}
+            self._sums = sums
+            self._max_log_lr = -math.log(test.p_value) if test.p_value > 0 else math.inf
+            self._last = (
+                None
+                if test.difference is None or test.log_likelihood_ratio is None
+                else (test.difference, test.log_likelihood_ratio)
+            )
+
+    def add_decisions(self, arm: str, n: int = 1) -> None:
+        """Count ``n`` committed decisions of ``arm``."""
+        with self._lock:
+            self._decisions[arm] = self._decisions.get(arm, 0) + n
+
+    def add_reward(self, arm: str, reward: float) -> None:
+        """Fold in one recorded reward of ``arm`` (in the order rewards are recorded)."""
+        with self._lock:
+            sums = self._sums.setdefault(arm, [0.0, 0.0, 0.0])
+            sums[0] += 1.0
+            sums[1] += reward
+            sums[2] += reward * reward
+            if arm not in ARMS:
+                return
+            now = _log_lr(self._sums[ARMS[0]], self._sums[ARMS[1]], self.tau)
+            if now is not None:
+                self._last = now
+                self._max_log_lr = max(self._max_log_lr, now[1])
+
+    def snapshot(self) -> tuple[list[ArmSummary], SequentialTest]:
+        """Each arm's summary and the sequential test, now."""
+        with self._lock:
+            arms = [
+                summarize_arm(
+                    arm,
+                    ArmTotals(
+                        self._decisions.get(arm, 0),
+                        int(self._sums[arm][0]),
+                        self._sums[arm][1],
+                        self._sums[arm][2],
+                    ),
+                )
+                for arm in ARMS
+            ]
+            last, top = self._last, self._max_log_lr
+            n_a, n_b = int(self._sums[ARMS[0]][0]), int(self._sums[ARMS[1]][0])
+        test = SequentialTest(
+            method="mixture SPRT (normal mixture over the difference in mean reward)",
+            reference="Johari, Koomen, Pekelis & Walsh (2017), Peeking at A/B Tests, KDD",
+            tau=self.tau,
+            difference=None if last is None else last[0],
+            log_likelihood_ratio=None if last is None else last[1],
+            p_value=float(min(1.0, math.exp(-top))) if top < math.inf else 0.0,
+            n_champion=n_a,
+            n_challenger=n_b,
+        )
+        return arms, test

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from alpharl.redaction import redact_text
 from alpharl.serving.model_registry import (
     ModelRefusedError,
     PolicySource,
@@ -106,7 +107,7 @@ class ModelHolder:
         try:
             version = source.current_version()
         except Exception as exc:  # the registry or folder may be unreachable; keep serving
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = redact_text(f"{type(exc).__name__}: {exc}")
             logger.error(
                 "cannot resolve the %s version from %s (serving %s): %s",
                 arm, source.uri, serving, reason,
@@ -119,7 +120,7 @@ class ModelHolder:
         try:
             model = build_served_model(arm, source.uri, source.load(version))
         except Exception as exc:  # a corrupt or incompatible artifact must not stop serving
-            reason = (
+            reason = redact_text(
                 exc.reason
                 if isinstance(exc, ModelRefusedError)
                 else (f"{type(exc).__name__}: {exc}")

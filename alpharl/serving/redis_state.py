@@ -14,6 +14,11 @@ Every update is one Lua script: Redis runs it atomically, so the read-decay-add-
 one worker never interleaves with another's and no update is lost. The scripts do the
 same float64 arithmetic as the in-process classes (``s * d + x`` with ``d = 0.5 ^ (dt /
 h)``), so both give the same profiles. Reads decay the stored state in Python.
+
+Every update also sets the key's time to live: ``idle_half_lives`` times the longest
+profile half-life (a profile) or the fatigue half-life (fatigue), as the in-process store
+drops idle users (see `alpharl.serving.user_state`); a user seen again before it runs out
+starts the clock again.
 """
 
 from __future__ import annotations
@@ -30,11 +35,17 @@ from alpharl.features.profiles import N_PROFILE_VALUES, ProfileState
 
 PREFIX = "alpharl"
 HALF_LIVES_KEY = f"{PREFIX}:profile:half_lives"
+MAX_TTL_S = 315_360_000
+"""Longest time to live set on a key (ten years): Redis takes whole seconds that fit."""
 
-_PROFILE_UPDATE = """
+_PROFILE_UPDATE = (
+    f"local MAX_TTL_S = {MAX_TTL_S}\n"
+    + """
 -- KEYS[1] user's profile hash, KEYS[2] set of half-lives (hours, as strings)
--- ARGV[1] t, ARGV[2] the half-life to return, ARGV[3] packed values, ARGV[4] n
+-- ARGV[1] t, ARGV[2] the half-life to return, ARGV[3] packed values, ARGV[4] n,
+-- ARGV[5] idle half-lives: the hash expires after that many of the longest half-life
 redis.call('SADD', KEYS[2], ARGV[2])
+local longest = 0.0
 local t = tonumber(ARGV[1])
 local n = tonumber(ARGV[4])
 local fmt = '<' .. string.rep('d', n + 2)
@@ -42,6 +53,7 @@ local x = {struct.unpack('<' .. string.rep('d', n), ARGV[3])}
 local out = false
 for _, hs in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local h = tonumber(hs) * 3600.0
+  if h > longest then longest = h end
   local packed = redis.call('HGET', KEYS[1], hs)
   local st
   if packed then
@@ -68,11 +80,15 @@ for _, hs in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   redis.call('HSET', KEYS[1], hs, new)
   if hs == ARGV[2] then out = new end
 end
+local ttl = math.min(math.ceil(tonumber(ARGV[5]) * longest), MAX_TTL_S)
+redis.call('EXPIRE', KEYS[1], string.format('%d', math.max(ttl, 1)))
 return out
 """
+)
 
 _FATIGUE_RECORD = """
--- KEYS[1] user's fatigue hash; ARGV[1] creative id, ARGV[2] t, ARGV[3] half-life (s)
+-- KEYS[1] user's fatigue hash; ARGV[1] creative id, ARGV[2] t, ARGV[3] half-life (s),
+-- ARGV[4] seconds until the hash expires
 local t = tonumber(ARGV[2])
 local h = tonumber(ARGV[3])
 local packed = redis.call('HGET', KEYS[1], ARGV[1])
@@ -85,6 +101,7 @@ else
   v = v + 0.5 ^ ((t0 - t) / h)
 end
 redis.call('HSET', KEYS[1], ARGV[1], struct.pack('<dd', v, t0))
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
 
@@ -135,11 +152,17 @@ class RedisProfileBook:
 
     Args:
         client: A `redis.Redis` client (see `connect`).
+        idle_half_lives: A profile expires after this many of the longest half-life unseen.
         n_values: Length of the profile value vector.
     """
 
-    def __init__(self, client: Any, n_values: int = N_PROFILE_VALUES) -> None:
+    def __init__(
+        self, client: Any, idle_half_lives: float = 32.0, n_values: int = N_PROFILE_VALUES
+    ) -> None:
+        if not (math.isfinite(idle_half_lives) and idle_half_lives > 0):
+            raise ValueError(f"idle_half_lives: must be positive (got {idle_half_lives!r})")
         self.client = client
+        self.idle_half_lives = float(idle_half_lives)
         self.n_values = n_values
         self._update = client.register_script(_PROFILE_UPDATE)
 
@@ -179,7 +202,13 @@ class RedisProfileBook:
         with _unavailable("updating a profile"):
             packed = self._update(
                 keys=[self.key(user_id), HALF_LIVES_KEY],
-                args=[repr(float(t)), field, x.astype("<f8").tobytes(), self.n_values],
+                args=[
+                    repr(float(t)),
+                    field,
+                    x.astype("<f8").tobytes(),
+                    self.n_values,
+                    repr(self.idle_half_lives),
+                ],
             )
         _, weight, sums = _unpack_profile(packed, self.n_values)
         return ProfileState(sums / weight, weight)
@@ -206,13 +235,19 @@ class RedisFatigueTracker:
     Args:
         client: A `redis.Redis` client (see `connect`).
         half_life_hours: Half-life of an impression's weight.
+        idle_half_lives: A user's counts expire after this many half-lives unseen.
     """
 
-    def __init__(self, client: Any, half_life_hours: float = 24.0) -> None:
+    def __init__(
+        self, client: Any, half_life_hours: float = 24.0, idle_half_lives: float = 32.0
+    ) -> None:
         if not (math.isfinite(half_life_hours) and half_life_hours > 0):
             raise ValueError(f"half_life_hours: must be positive (got {half_life_hours!r})")
+        if not (math.isfinite(idle_half_lives) and idle_half_lives > 0):
+            raise ValueError(f"idle_half_lives: must be positive (got {idle_half_lives!r})")
         self.client = client
         self.half_life_s = float(half_life_hours) * 3600.0
+        self.ttl_s = min(max(1, math.ceil(idle_half_lives * self.half_life_s)), MAX_TTL_S)
         self._record = client.register_script(_FATIGUE_RECORD)
 
     @staticmethod
@@ -241,5 +276,6 @@ class RedisFatigueTracker:
             raise ValueError(f"t: must be a finite time in seconds (got {t!r})")
         with _unavailable("counting an impression"):
             self._record(
-                keys=[self.key(user_id)], args=[creative_id, repr(float(t)), self.half_life_s]
+                keys=[self.key(user_id)],
+                args=[creative_id, repr(float(t)), self.half_life_s, self.ttl_s],
             )

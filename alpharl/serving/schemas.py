@@ -4,30 +4,99 @@ A decide request carries exactly one of three inputs: ``text`` (a raw post, enri
 folded into the user's profile by the server), ``enriched`` (a post the caller already
 enriched), or ``context`` (a ready feature vector of the policy's width). Anything
 malformed is a 422 whose ``detail`` names the field (``loc``) and says what is wrong.
+
+Request bodies are strict: a number is never read from a string or a boolean, a boolean
+never from ``"yes"`` or ``1``, and ``created_at`` only from an ISO-8601 string. Every string
+is refused if it holds a lone surrogate or a NUL character (`alpharl.textcheck`), a text
+if it has no visible character; probabilities must sum to 1 (within `SUM_TOLERANCE`).
+Bounds the server's settings choose (how far ahead ``created_at`` may be, the largest
+``conversion_value``) are checked in `alpharl.serving.service`.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    field_validator,
+    model_validator,
+)
 
 from alpharl.schema import EMOTIONS, INTENTS, MAX_TEXT_CHARS, TOPICS
+from alpharl.textcheck import string_problem, text_problem
+
+SUM_TOLERANCE = 0.01
+"""How far from 1 a set of probabilities (emotions, intents, VADER pos/neu/neg) may sum."""
+MAX_LABEL_CHARS = 256
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _storable(value: str) -> str:
+    problem = string_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _readable(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None and problem.startswith("contains"):
+        raise ValueError(problem)
+    if problem is not None:
+        raise ValueError(f"must not be empty or only whitespace ({problem})")
+    return value
+
+
+def _iso_string(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 string")
+    if len(value) > 64:
+        raise ValueError("must be an ISO-8601 string (at most 64 characters)")
+    return value
+
+
+def _after_epoch(value: datetime) -> datetime:
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value < EARLIEST:
+        raise ValueError(f"must not be before {EARLIEST.isoformat()}")
+    return value
+
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-UserId = Annotated[str, Field(min_length=1, max_length=256)]
+Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS), AfterValidator(_storable)]
+UserId = Label
+PostText = Annotated[str, Field(max_length=MAX_TEXT_CHARS), AfterValidator(_readable)]
+Timestamp = Annotated[
+    datetime,
+    Field(strict=False, description="ISO-8601; naive means UTC"),
+    BeforeValidator(_iso_string),
+    AfterValidator(_after_epoch),
+]
 DecisionId = Annotated[
     str, Field(pattern=r"^[0-9a-f]{32}$", description="32 hex digits (a time-ordered UUIDv7)")
 ]
 MAX_CONTEXT = 65_536
 MAX_LIST = 100_000
+MAX_FATIGUE = 1e9
+
+
+def _sums_to_one(name: str, values: dict[str, float]) -> None:
+    total = math.fsum(values.values())
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        raise ValueError(f"{name}: the probabilities must sum to 1 (got {total:.6g})")
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class SentimentIn(_Body):
@@ -37,6 +106,11 @@ class SentimentIn(_Body):
     pos: Probability
     neu: Probability
     neg: Probability
+
+    @model_validator(mode="after")
+    def _sum(self) -> SentimentIn:
+        _sums_to_one("pos + neu + neg", {"pos": self.pos, "neu": self.neu, "neg": self.neg})
+        return self
 
 
 class EmotionsIn(_Body):
@@ -50,6 +124,11 @@ class EmotionsIn(_Body):
     sadness: Probability
     surprise: Probability
 
+    @model_validator(mode="after")
+    def _sum(self) -> EmotionsIn:
+        _sums_to_one("emotions", self.model_dump())
+        return self
+
 
 class IntentsIn(_Body):
     """Probability of each intent label."""
@@ -60,6 +139,11 @@ class IntentsIn(_Body):
     praise: Probability
     other: Probability
 
+    @model_validator(mode="after")
+    def _sum(self) -> IntentsIn:
+        _sums_to_one("intents", self.model_dump())
+        return self
+
 
 assert tuple(EmotionsIn.model_fields) == EMOTIONS, "EmotionsIn must follow schema.EMOTIONS"
 assert tuple(IntentsIn.model_fields) == INTENTS, "IntentsIn must follow schema.INTENTS"
@@ -68,22 +152,22 @@ assert tuple(IntentsIn.model_fields) == INTENTS, "IntentsIn must follow schema.I
 class EnrichedIn(_Body):
     """An already-enriched post (the fields of `alpharl.schema.EnrichedPost` that matter)."""
 
-    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)] | None = None
-    created_at: datetime | None = None
+    text: PostText | None = None
+    created_at: Timestamp | None = None
     sentiment: SentimentIn
     emotions: EmotionsIn
     intents: IntentsIn
-    topic: str = Field(description=f"one of {list(TOPICS)}")
-    brands: list[str] = Field(default_factory=list, max_length=1000)
-    hashtags: list[str] = Field(default_factory=list, max_length=1000)
-    mentions: list[str] = Field(default_factory=list, max_length=1000)
-    cashtags: list[str] = Field(default_factory=list, max_length=1000)
+    topic: str = Field(description=f"one of {list(TOPICS)}", max_length=MAX_LABEL_CHARS)
+    brands: list[Label] = Field(default_factory=list, max_length=1000)
+    hashtags: list[Label] = Field(default_factory=list, max_length=1000)
+    mentions: list[Label] = Field(default_factory=list, max_length=1000)
+    cashtags: list[Label] = Field(default_factory=list, max_length=1000)
 
     @field_validator("topic")
     @classmethod
     def _topic(cls, value: str) -> str:
         if value not in TOPICS:
-            raise ValueError(f"must be one of {list(TOPICS)} (got {value!r})")
+            raise ValueError(f"must be one of {list(TOPICS)}")
         return value
 
 
@@ -113,26 +197,21 @@ class DecideRequest(_Body):
     )
 
     user_id: UserId | None = Field(None, description="required with text or enriched")
-    text: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="a raw post")
-    created_at: datetime | None = Field(None, description="when the post was made (UTC)")
+    text: PostText | None = Field(None, description="a raw post")
+    created_at: Timestamp | None = Field(
+        None, description="when the post was made (UTC; at most max_clock_skew_s ahead)"
+    )
     enriched: EnrichedIn | None = None
     context: list[FiniteFloat] | None = Field(
         None, max_length=MAX_CONTEXT, description="a feature vector of the policy's width"
     )
-    eligible_creatives: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(
+    eligible_creatives: list[Label] | None = Field(
         None, max_length=MAX_LIST, description="creative ids allowed (default: all)"
     )
     campaign: CampaignIn | None = None
-    fatigue: list[Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] | None = Field(
-        None, max_length=MAX_LIST, description="decayed impressions per creative (K values)"
+    fatigue: list[Annotated[float, Field(ge=0.0, le=MAX_FATIGUE, allow_inf_nan=False)]] | None = (
+        Field(None, max_length=MAX_LIST, description="decayed impressions per creative (K values)")
     )
-
-    @field_validator("text")
-    @classmethod
-    def _text(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("must not be empty or only whitespace")
-        return value
 
     @model_validator(mode="after")
     def _one_input(self) -> DecideRequest:
@@ -187,7 +266,10 @@ class FeedbackRequest(_Body):
     decision_id: DecisionId
     click: bool | None = Field(None, description="reward 1.0 if true, 0.0 if false")
     conversion_value: float | None = Field(
-        None, ge=0.0, allow_inf_nan=False, description="the reward itself (>= 0)"
+        None,
+        ge=0.0,
+        allow_inf_nan=False,
+        description="the reward itself (>= 0, at most the server's max_conversion_value)",
     )
 
     @model_validator(mode="after")

@@ -13,7 +13,8 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -23,8 +24,16 @@ import pyarrow as pa
 
 from alpharl.features.featurizer import CampaignState
 from alpharl.features.profiles import post_profile_values
+from alpharl.redaction import redact_text
 from alpharl.schema import EnrichedPost, Entity, Post, RecordError, Sentiment
-from alpharl.serving.decision_log import DecisionRecord, FeedbackResult, FeedbackStatus
+from alpharl.serving.decision_log import (
+    DecisionNotFoundError,
+    DecisionRecord,
+    FeedbackConflictError,
+    FeedbackResult,
+    FeedbackStatus,
+)
+from alpharl.serving.experiment import RunningExperiment
 from alpharl.serving.metrics import ServingMetrics
 from alpharl.serving.model_holder import CHALLENGER, CHAMPION, ModelHolder
 from alpharl.serving.model_registry import ServedModel
@@ -118,6 +127,11 @@ class DecisionService:
         enricher_error: Why there is no enricher (shown in the 503).
         profiles: Per-user profiles (default: in this process; Redis for several workers).
         fatigue: Per-user creative fatigue (default: in this process).
+        experiment: Running per-arm sums for ``/v1/experiment`` (default: seeded from the
+            log now).
+
+    ``last_write_error`` holds why the last write to the log failed (None once one
+    succeeds again): ``/readyz`` reports it without writing anything itself.
     """
 
     def __init__(
@@ -131,6 +145,7 @@ class DecisionService:
         *,
         profiles: ProfileBookLike | None = None,
         fatigue: FatigueLike | None = None,
+        experiment: RunningExperiment | None = None,
     ) -> None:
         self.settings = settings
         self.holder = holder
@@ -138,10 +153,26 @@ class DecisionService:
         self.metrics = metrics
         self.enricher = enricher
         self.enricher_error = enricher_error
-        self.profiles = profiles if profiles is not None else ProfileBook()
-        self.fatigue = (
-            fatigue if fatigue is not None else FatigueTracker(settings.fatigue_half_life_hours)
+        self.profiles = (
+            profiles
+            if profiles is not None
+            else ProfileBook(settings.max_users_in_process, settings.state_idle_half_lives)
         )
+        self.fatigue = (
+            fatigue
+            if fatigue is not None
+            else FatigueTracker(
+                settings.fatigue_half_life_hours,
+                settings.max_users_in_process,
+                settings.state_idle_half_lives,
+            )
+        )
+        self.experiment = (
+            experiment
+            if experiment is not None
+            else RunningExperiment.from_log(log, settings.experiment_tau)
+        )
+        self.last_write_error: str | None = None
         self.rng = np.random.default_rng(settings.seed)
         self._enrich_lock = threading.Lock()
 
@@ -154,7 +185,8 @@ class DecisionService:
         mask = None if plan.mask is None else plan.mask[None, :]
         actions, props = plan.model.policy.decide(plan.context[None, :], mask, self.rng)
         record = self._record(plan, int(actions[0]), float(props[0]), now)
-        self.log.append(record)
+        with self._writing():
+            self.log.append(record)
         return self._after_commit([record], [plan])[0]
 
     def decide_batch(self, reqs: Sequence[DecideRequest]) -> list[dict[str, Any]]:
@@ -181,8 +213,22 @@ class DecisionService:
             for j, i in enumerate(idx):
                 records[i] = self._record(plans[i], int(actions[j]), float(props[j]), now)
         done = [r for r in records if r is not None]
-        self.log.append_many(done)
+        with self._writing():
+            self.log.append_many(done)
         return self._after_commit(done, plans)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Remember whether the log took the write (for ``/readyz``)."""
+        try:
+            yield
+        except (DecisionNotFoundError, FeedbackConflictError):
+            self.last_write_error = None  # the log answered: the request was wrong
+            raise
+        except Exception as exc:
+            self.last_write_error = redact_text(f"{type(exc).__name__}: {exc}")
+            raise
+        self.last_write_error = None
 
     def _record(self, plan: _Planned, action: int, propensity: float, now: float) -> DecisionRecord:
         m = plan.model
@@ -222,6 +268,7 @@ class DecisionService:
             )
         for arm, creatives in by_arm.items():
             self.metrics.count_decisions(arm, creatives)
+            self.experiment.add_decisions(arm, len(creatives))
         return out
 
     def _pick(self, user_id: str | None, decision_id: str) -> ServedModel:
@@ -244,15 +291,32 @@ class DecisionService:
             x = self._context(model, req.context, (*loc, "context"))
         elif req.enriched is not None:
             assert req.user_id is not None
+            self._check_time(req.enriched.created_at, now, (*loc, "enriched", "created_at"))
             post = self._enriched_post(req.enriched, req.user_id, decision_id, now, loc)
             x = self._featurize(model, post, req, now, (*loc, "enriched"))
         else:
             assert req.text is not None
             assert req.user_id is not None
+            self._check_time(req.created_at, now, (*loc, "created_at"))
             post = self._enrich_text(req, decision_id, now, loc)
             x = self._featurize(model, post, req, now, (*loc, "text"))
         mask = self._mask(model, req.eligible_creatives, (*loc, "eligible_creatives"))
         return _Planned(decision_id, req.user_id, model, x, mask)
+
+    def _check_time(self, when: datetime | None, now: float, loc: Loc) -> None:
+        """Refuse a post time further ahead of the server's clock than the allowed skew.
+
+        A time in the future would pin the user's profile there: every later post would
+        count as older than it and add almost nothing.
+        """
+        skew = self.settings.max_clock_skew_s
+        if when is not None and when.timestamp() > now + skew:
+            server = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+            raise FieldError(
+                loc,
+                f"is more than {skew:g} s ahead of the server's clock ({server})",
+                when.isoformat(),
+            )
 
     @staticmethod
     def _context(model: ServedModel, values: list[float], loc: Loc) -> np.ndarray:
@@ -380,7 +444,16 @@ class DecisionService:
 
     def feedback(self, req: FeedbackRequest) -> FeedbackResult:
         """Record a reward once; the same reward again is a no-op (see `DecisionLog`)."""
-        result = self.log.record_feedback(req.decision_id, req.reward)
+        cap = self.settings.max_conversion_value
+        if req.conversion_value is not None and req.conversion_value > cap:
+            raise FieldError(
+                ("body", "conversion_value"),
+                f"must be at most {cap:g} (ALPHARL_SERVE_MAX_CONVERSION_VALUE)",
+                req.conversion_value,
+            )
+        with self._writing():
+            result = self.log.record_feedback(req.decision_id, req.reward)
         if result.status is FeedbackStatus.RECORDED:
             self.metrics.count_feedback(result.arm, req.kind)
+            self.experiment.add_reward(result.arm, req.reward)
         return result

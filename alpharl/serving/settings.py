@@ -70,6 +70,18 @@ class ServeSettings(BaseSettings):
             mixture SPRT over the difference in mean reward (see `alpharl.serving.experiment`).
         fatigue_half_life_hours: Half-life of an impression in the per-user fatigue counts
             (the profile half-life comes from each policy's feature spec).
+        max_body_bytes: Largest request body read, in bytes; a larger one is answered 413
+            before it is parsed (checked against ``Content-Length`` and while reading).
+        max_clock_skew_s: How far ahead of the server's clock a ``created_at`` may be; a
+            later one is refused (422), so no client can pin a profile in the future.
+        max_conversion_value: Largest ``conversion_value`` a feedback may carry.
+        max_users_in_process: Most users whose profiles and fatigue an in-process store
+            holds; beyond it the least recently seen are dropped first.
+        experiment_refresh_s: With several workers, seconds between rereads of the
+            experiment's running sums from the decision log (each worker counts its own
+            commits as they happen; 0: never reread).
+        state_idle_half_lives: Per-user state idle for this many half-lives is dropped (its
+            weight has decayed by ``2 ** -n``); Redis keys expire after the same time.
         host: Interface uvicorn binds to.
         port: Port uvicorn binds to.
         workers: Number of uvicorn worker processes.
@@ -97,6 +109,12 @@ class ServeSettings(BaseSettings):
     seed: int | None = None
     experiment_tau: float = Field(default=0.05, gt=0.0)
     fatigue_half_life_hours: float = Field(default=24.0, gt=0.0)
+    max_body_bytes: int = Field(default=512 * 1024, ge=1024, le=1 << 30)
+    max_clock_skew_s: float = Field(default=300.0, ge=0.0, le=86_400.0)
+    max_conversion_value: float = Field(default=1e6, gt=0.0, le=1e12)
+    max_users_in_process: int = Field(default=1_000_000, ge=1)
+    state_idle_half_lives: float = Field(default=32.0, ge=1.0, le=1024.0)
+    experiment_refresh_s: float = Field(default=30.0, ge=0.0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)

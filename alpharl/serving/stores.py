@@ -16,7 +16,6 @@ several uvicorn workers (or several hosts):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from alpharl.features.profiles import ProfileState
+from alpharl.redaction import redact_url
 from alpharl.serving.decision_log import ArmTotals, DecisionRecord, FeedbackResult
 
 if TYPE_CHECKING:
@@ -122,14 +122,6 @@ class FatigueLike(Protocol):
         ...
 
 
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for logs and error messages)."""
-    return _PASSWORD.sub(r"\1***@", url)
-
-
 def open_decision_log(
     url: str, synchronous: Literal["NORMAL", "FULL"] = "NORMAL", **kwargs: Any
 ) -> DecisionStore:
@@ -158,18 +150,33 @@ def open_decision_log(
 
 
 def open_user_state(
-    profile_store_url: str, fatigue_half_life_hours: float
+    profile_store_url: str,
+    fatigue_half_life_hours: float,
+    *,
+    max_users: int = 1_000_000,
+    idle_half_lives: float = 32.0,
 ) -> tuple[ProfileBookLike, FatigueLike]:
-    """The profile book and fatigue tracker a URL names ("" = in process, ``redis://``)."""
+    """The profile book and fatigue tracker a URL names ("" = in process, ``redis://``).
+
+    Args:
+        profile_store_url: Empty, or ``redis://host:port/db``.
+        fatigue_half_life_hours: Half-life of an impression.
+        max_users: Most users held in process (least recently seen dropped first).
+        idle_half_lives: State idle this many half-lives is dropped (Redis: expires).
+    """
     if not profile_store_url:
         from alpharl.serving.user_state import FatigueTracker, ProfileBook
 
-        return ProfileBook(), FatigueTracker(fatigue_half_life_hours)
+        return ProfileBook(max_users, idle_half_lives), FatigueTracker(
+            fatigue_half_life_hours, max_users, idle_half_lives
+        )
     if profile_store_url.startswith(REDIS_SCHEMES):
         from alpharl.serving.redis_state import RedisFatigueTracker, RedisProfileBook, connect
 
         client = connect(profile_store_url)
-        return RedisProfileBook(client), RedisFatigueTracker(client, fatigue_half_life_hours)
+        return RedisProfileBook(client, idle_half_lives), RedisFatigueTracker(
+            client, fatigue_half_life_hours, idle_half_lives
+        )
     raise ValueError(
         "profile_store_url: must be empty (in process) or redis://host:port/db "
         f"(got {redact_url(profile_store_url)!r})"

@@ -1,41 +1,136 @@
-"""Per-user serving state: emotion profiles and creative fatigue, in process and thread-safe.
+"""Per-user serving state: emotion profiles and creative fatigue, in process, thread-safe, bounded.
 
-Profiles are `alpharl.features.profiles.InMemoryProfileStore` instances, one per profile
-half-life in use (each policy's feature spec names its own), all updated with every post
-so a version swap finds the history its spec expects. Fatigue is the decayed count of
-impressions of each creative to each person: ``f(t) = sum_j 0.5 ** ((t - t_j) / h)`` over
-the person's impressions ``t_j`` of that creative. Both live in this process only; a
-multi-worker deployment needs a shared store (Redis) behind the same calls.
+Profiles are `alpharl.features.profiles.UserProfile` states, one per profile half-life in
+use (each policy's feature spec names its own), all updated with every post so a version
+swap finds the history its spec expects. Fatigue is the decayed count of impressions of
+each creative to each person: ``f(t) = sum_j 0.5 ** ((t - t_j) / h)`` over the person's
+impressions ``t_j`` of that creative. Both live in this process only; a multi-worker
+deployment shares them through Redis behind the same calls (`alpharl.serving.redis_state`).
+
+Bounded: users are kept in least-recently-seen order. A user not seen for
+``idle_half_lives`` half-lives (the longest half-life in use) is dropped: by then the old
+state's weight is ``2 ** -idle_half_lives`` of what it was (``2 ** -32``, about 2.3e-10, by
+default), below what the float32 context a policy reads can show next to one new post,
+so a returning user is served as a new one up to that rounding. And at most ``max_users``
+are held: past that the least recently seen go first (they lose their history, which a
+flood of new ids would otherwise turn into unbounded memory).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 import numpy as np
 
-from alpharl.features.profiles import InMemoryProfileStore, ProfileState
+from alpharl.features.profiles import N_PROFILE_VALUES, ProfileState, UserProfile
+
+V = TypeVar("V")
+
+
+class _LruUsers(Generic[V]):
+    """Users' state in least-recently-seen order, with the idle and count limits (not locked).
+
+    Args:
+        max_users: Most users held.
+        idle_s: Seconds (wall clock) after which an unseen user is dropped.
+        clock: Wall clock in seconds.
+    """
+
+    def __init__(self, max_users: int, idle_s: float, clock: Callable[[], float]) -> None:
+        if max_users < 1:
+            raise ValueError(f"max_users: must be at least 1 (got {max_users!r})")
+        self.max_users = max_users
+        self.idle_s = idle_s
+        self.clock = clock
+        self.items: OrderedDict[str, tuple[float, V]] = OrderedDict()
+        self.dropped_idle = 0
+        self.dropped_full = 0
+
+    def get(self, user_id: str) -> V | None:
+        entry = self.items.get(user_id)
+        return None if entry is None else entry[1]
+
+    def touch(self, user_id: str, make: Callable[[], V]) -> V:
+        """The user's state (made if new), marked as seen now; drops what the limits say."""
+        now = self.clock()
+        entry = self.items.get(user_id)
+        if entry is None:
+            value = make()
+        else:
+            value = entry[1]
+            self.items.move_to_end(user_id)
+        self.items[user_id] = (now, value)
+        self._drop(now)
+        return value
+
+    def _drop(self, now: float) -> None:
+        items = self.items
+        while len(items) > 1:
+            _, (seen, _) = next(iter(items.items()))
+            if now - seen <= self.idle_s:
+                break
+            items.popitem(last=False)
+            self.dropped_idle += 1
+        while len(items) > self.max_users:
+            items.popitem(last=False)
+            self.dropped_full += 1
 
 
 class ProfileBook:
-    """Profile stores by half-life, updated together under one lock."""
+    """Profiles by user and half-life, updated together under one lock, bounded.
 
-    def __init__(self) -> None:
-        self._stores: dict[float, InMemoryProfileStore] = {}
+    Args:
+        max_users: Most users held; the least recently seen are dropped first.
+        idle_half_lives: A user not seen for this many of the longest half-life is dropped.
+        clock: Wall clock in seconds (default `time.time`), for the idle limit.
+    """
+
+    def __init__(
+        self,
+        max_users: int = 1_000_000,
+        idle_half_lives: float = 32.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if not (math.isfinite(idle_half_lives) and idle_half_lives > 0):
+            raise ValueError(f"idle_half_lives: must be positive (got {idle_half_lives!r})")
+        self.idle_half_lives = float(idle_half_lives)
+        self._half_lives: list[float] = []
+        self._users: _LruUsers[dict[float, UserProfile]] = _LruUsers(
+            max_users, math.inf, clock or time.time
+        )
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        return len(self._users.items)
+
+    def _add_half_life(self, half_life_hours: float) -> None:
+        if half_life_hours not in self._half_lives:
+            self._half_lives.append(half_life_hours)
+            self._users.idle_s = self.idle_half_lives * max(self._half_lives) * 3600.0
+
     def ensure(self, half_life_hours: float) -> None:
-        """Keep a store for this half-life from now on."""
+        """Keep a profile for this half-life from now on."""
         with self._lock:
-            if half_life_hours not in self._stores:
-                self._stores[half_life_hours] = InMemoryProfileStore(half_life_hours)
+            self._add_half_life(half_life_hours)
+
+    def get(self, user_id: str, half_life_hours: float, t: float | None = None) -> ProfileState:
+        """The user's profile for one half-life at ``t`` (empty if unknown or dropped)."""
+        with self._lock:
+            profiles = self._users.get(user_id)
+            profile = None if profiles is None else profiles.get(half_life_hours)
+            if profile is None:
+                return ProfileState(np.zeros(N_PROFILE_VALUES), 0.0)
+            return profile.state(profile.last_time if t is None else t)
 
     def update(
         self, user_id: str, values: np.ndarray, t: float, half_life_hours: float
     ) -> ProfileState:
-        """Fold a post into the user's profile in every store; return the state for one.
+        """Fold a post into the user's profile for every half-life; return the state for one.
 
         Args:
             user_id: Whose profile.
@@ -44,11 +139,14 @@ class ProfileBook:
             half_life_hours: The half-life whose state to return.
         """
         with self._lock:
-            if half_life_hours not in self._stores:
-                self._stores[half_life_hours] = InMemoryProfileStore(half_life_hours)
+            self._add_half_life(half_life_hours)
+            profiles = self._users.touch(user_id, dict)
             out: ProfileState | None = None
-            for h, store in self._stores.items():
-                state = store.update(user_id, values, t)
+            for h in self._half_lives:
+                profile = profiles.get(h)
+                if profile is None:
+                    profile = profiles[h] = UserProfile(h * 3600.0, len(values))
+                state = profile.update(values, t)
                 if h == half_life_hours:
                     out = state
             assert out is not None
@@ -56,18 +154,34 @@ class ProfileBook:
 
 
 class FatigueTracker:
-    """Decayed impression counts per (user, creative).
+    """Decayed impression counts per (user, creative), bounded like `ProfileBook`.
 
     Args:
         half_life_hours: Half-life of an impression's weight.
+        max_users: Most users held; the least recently seen are dropped first.
+        idle_half_lives: A user not seen for this many half-lives is dropped.
+        clock: Wall clock in seconds (default `time.time`), for the idle limit.
     """
 
-    def __init__(self, half_life_hours: float = 24.0) -> None:
+    def __init__(
+        self,
+        half_life_hours: float = 24.0,
+        max_users: int = 1_000_000,
+        idle_half_lives: float = 32.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         if not (math.isfinite(half_life_hours) and half_life_hours > 0):
             raise ValueError(f"half_life_hours: must be positive (got {half_life_hours!r})")
+        if not (math.isfinite(idle_half_lives) and idle_half_lives > 0):
+            raise ValueError(f"idle_half_lives: must be positive (got {idle_half_lives!r})")
         self.half_life_s = float(half_life_hours) * 3600.0
-        self._state: dict[str, dict[str, tuple[float, float]]] = {}
+        self._users: _LruUsers[dict[str, tuple[float, float]]] = _LruUsers(
+            max_users, idle_half_lives * self.half_life_s, clock or time.time
+        )
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._users.items)
 
     def vector(self, user_id: str | None, creative_ids: Sequence[str], t: float) -> np.ndarray:
         """The user's fatigue for each creative at time ``t``, ``(K,)`` float64."""
@@ -75,7 +189,7 @@ class FatigueTracker:
         if user_id is None:
             return out
         with self._lock:
-            seen = self._state.get(user_id)
+            seen = self._users.get(user_id)
             if not seen:
                 return out
             for i, cid in enumerate(creative_ids):
@@ -90,7 +204,7 @@ class FatigueTracker:
         if user_id is None or creative_id is None:
             return
         with self._lock:
-            seen = self._state.setdefault(user_id, {})
+            seen = self._users.touch(user_id, dict)
             value, t0 = seen.get(creative_id, (0.0, t))
             if t >= t0:
                 seen[creative_id] = (value * 0.5 ** ((t - t0) / self.half_life_s) + 1.0, t)

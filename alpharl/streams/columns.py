@@ -28,6 +28,7 @@ from alpharl.streams.records import (
     annotation_values,
     coerce_row,
 )
+from alpharl.textcheck import has_visible
 
 _INT64_SAFE_SECONDS = 9_000_000_000_000  # |s| below this: s * 1e6 fits in int64
 
@@ -49,11 +50,16 @@ def _is_text(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
+def _no_nul(arr: pa.Array) -> np.ndarray:
+    """Rows without a NUL character (Arrow strings are valid UTF-8: no lone surrogates)."""
+    return ~_mask(pc.match_substring(arr, "\x00"))
+
+
 def _id_column(arr: pa.Array | None, n: int) -> tuple[list[Any], np.ndarray]:
     if arr is None:
         return [None] * n, np.zeros(n, dtype=bool)
     if _is_text(arr.type):
-        return arr.to_pylist(), _mask(pc.greater(pc.binary_length(arr), 0))
+        return arr.to_pylist(), _mask(pc.greater(pc.binary_length(arr), 0)) & _no_nul(arr)
     if pa.types.is_integer(arr.type):
         return pc.cast(arr, pa.string()).to_pylist(), _mask(arr.is_valid())
     return [None] * n, np.zeros(n, dtype=bool)
@@ -65,7 +71,8 @@ def _text_column(arr: pa.Array | None, n: int) -> tuple[list[Any], np.ndarray]:
     length = pc.utf8_length(arr)
     ok = _mask(pc.less_equal(length, MAX_TEXT_CHARS))
     texts = arr.to_pylist()
-    ok &= np.fromiter((bool(t and t.strip()) for t in texts), dtype=bool, count=n)
+    ok &= _no_nul(arr)
+    ok &= np.fromiter((bool(t) and has_visible(t) for t in texts), dtype=bool, count=n)
     return texts, ok
 
 
@@ -146,7 +153,7 @@ def _string_or_default(arr: pa.Array | None, n: int, default: str) -> tuple[list
         return [default] * n, np.ones(n, bool)
     if not _is_text(arr.type):
         return [None] * n, np.zeros(n, bool)
-    return [v or default for v in arr.to_pylist()], np.ones(n, bool)
+    return [v or default for v in arr.to_pylist()], _no_nul(arr)
 
 
 def _numeric(arr: pa.Array, text_cells: bool) -> tuple[pa.Array, np.ndarray] | None:

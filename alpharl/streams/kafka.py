@@ -26,7 +26,15 @@ from typing import Any
 
 from alpharl.schema import Post, RecordError
 from alpharl.streams.base import DeadLetterWriter, StreamStats
-from alpharl.streams.records import EPOCH, CoercedRow, FieldMap, RecordColumns, coerce_row
+from alpharl.streams.readers import MAX_RECORD_BYTES
+from alpharl.streams.records import (
+    EPOCH,
+    CoercedRow,
+    FieldMap,
+    RecordColumns,
+    coerce_row,
+    loads_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -335,11 +343,11 @@ class KafkaStream:
         position = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
         if self.dead_letter_topic is not None:
             headers = [
-                (REASON_HEADER, reason.encode()),
+                (REASON_HEADER, reason.encode("utf-8", "backslashreplace")),
                 ("alpharl.dead_letter.topic", msg.topic().encode()),
                 ("alpharl.dead_letter.partition", str(msg.partition()).encode()),
                 ("alpharl.dead_letter.offset", str(msg.offset()).encode()),
-                ("alpharl.dead_letter.source", self.name.encode()),
+                ("alpharl.dead_letter.source", self.name.encode("utf-8", "backslashreplace")),
             ]
             value = msg.value()
             self._dead_letter_producer().produce(
@@ -353,21 +361,31 @@ class KafkaStream:
         if value is None:
             self._reject(msg, "value: is empty (a tombstone)")
             return None
+        if len(value) > MAX_RECORD_BYTES:
+            self._reject(
+                msg, f"value: is {len(value)} bytes, more than the {MAX_RECORD_BYTES} allowed"
+            )
+            return None
         try:
-            rec = json.loads(value.decode("utf-8"))
+            rec = loads_json(value.decode("utf-8"), "value")
         except UnicodeDecodeError as exc:
             self._reject(msg, f"value: is not UTF-8 ({exc.reason} at byte {exc.start})")
             return None
         except json.JSONDecodeError as exc:
             self._reject(msg, f"value: is not valid JSON ({exc.msg} at char {exc.pos})")
             return None
+        except RecordError as exc:
+            self._reject(msg, str(exc))
+            return None
         if not isinstance(rec, dict):
             self._reject(msg, f"value: must be a JSON object (got {type(rec).__name__})")
             return None
         try:
             return coerce_row(rec, self.fields, text_cells=False)
-        except RecordError as exc:
-            self._reject(msg, str(exc))
+        except (RecordError, RecursionError) as exc:
+            self._reject(
+                msg, str(exc) if isinstance(exc, RecordError) else "value: is nested too deeply"
+            )
             return None
 
     def read_batch(self, max_messages: int | None = None) -> KafkaBatch | None:

@@ -10,6 +10,11 @@ known to be line ``i + 1`` (JSONL) or ``i + 2`` (CSV, after the header). Anythin
 line that is not valid UTF-8, not JSON, has the wrong number of CSV fields, a blank line, a
 quoted newline) sends the file through the line-by-line reader, which reads raw bytes so that
 a bad line costs only that line.
+
+Hostile lines: a line longer than `MAX_RECORD_BYTES` is rejected unparsed, and a JSONL line
+that opens more than `MAX_JSON_OPENERS` arrays or objects never reaches Arrow's JSON reader
+(deep nesting crashes the process there, it does not raise); Python's parser then rejects
+it (``is nested too deeply``) if it is nested deeper than it can parse.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import pyarrow.parquet as pq
 
 from alpharl.schema import RecordError
 from alpharl.streams.columns import table_to_columns
-from alpharl.streams.records import CoercedRow, FieldMap, RecordColumns, coerce_row
+from alpharl.streams.records import CoercedRow, FieldMap, RecordColumns, coerce_row, loads_json
 
 Reject = Callable[[Any, str, Any], None]
 """``reject(position, reason, raw)``: called once for each record that is not accepted."""
@@ -44,6 +49,11 @@ FORMATS: dict[str, str] = {
 """File suffix -> format name."""
 
 _BOM = b"\xef\xbb\xbf"
+
+MAX_RECORD_BYTES = 1 << 20
+"""Longest record (line) read, in bytes; a longer one is dead-lettered without being parsed."""
+MAX_JSON_OPENERS = 512
+"""A JSONL line with more ``[``/``{`` bytes than this is parsed by Python, never by Arrow."""
 
 
 def infer_format(path: Path) -> str:
@@ -69,6 +79,40 @@ def _encoding_reason(line: bytes, exc: UnicodeDecodeError) -> str:
     return f"encoding: invalid UTF-8 byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
 
 
+def _line_ends(data: bytes) -> np.ndarray:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 0x0A)
+    if not data.endswith(b"\n"):
+        ends = np.append(ends, len(data))
+    return ends
+
+
+def _has_long_lines(data: bytes) -> bool:
+    """Whether a line of ``data`` is longer than `MAX_RECORD_BYTES` (vectorised)."""
+    ends = _line_ends(data)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    return bool(ends.size and np.max(ends - starts) > MAX_RECORD_BYTES)
+
+
+def _has_deep_lines(data: bytes) -> bool:
+    """Whether a line may nest deeper than `MAX_JSON_OPENERS` (an upper bound, vectorised).
+
+    Counts the ``[`` and ``{`` bytes of each line, inside strings too, so it never misses a
+    deep line (a line with many brackets in its text only takes the slower path).
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    openers = np.concatenate(([0], np.cumsum((buf == 0x5B) | (buf == 0x7B), dtype=np.int64)))
+    ends = _line_ends(data)
+    per_line = np.diff(np.concatenate(([0], openers[ends])))
+    return bool(per_line.size and per_line.max() > MAX_JSON_OPENERS)
+
+
+def _too_long(line: bytes) -> str | None:
+    if len(line) > MAX_RECORD_BYTES:
+        return f"record: is {len(line)} bytes, more than the {MAX_RECORD_BYTES} allowed"
+    return None
+
+
 def _rows_to_columns(rows: list[CoercedRow], positions: list[int]) -> RecordColumns:
     return RecordColumns.from_rows(rows, positions)
 
@@ -86,6 +130,8 @@ def read_jsonl(path: Path, fmap: FieldMap, reject: Reject) -> RecordColumns:
 
 
 def _jsonl_arrow(data: bytes, fmap: FieldMap, reject: Reject) -> RecordColumns | None:
+    if _has_long_lines(data) or _has_deep_lines(data):
+        return None
     try:
         table = pajson.read_json(
             pa.BufferReader(data), read_options=pajson.ReadOptions(block_size=1 << 24)
@@ -123,15 +169,22 @@ def _jsonl_lines(data: bytes, fmap: FieldMap, reject: Reject) -> RecordColumns:
         line = raw.strip()
         if not line:
             continue
+        too_long = _too_long(line)
+        if too_long is not None:
+            reject(lineno, too_long, line)
+            continue
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
             reject(lineno, _encoding_reason(line, exc), line)
             continue
         try:
-            rec = json.loads(text)
+            rec = loads_json(text, "json")
         except json.JSONDecodeError as exc:
             reject(lineno, f"json: {exc.msg} at column {exc.colno}", text)
+            continue
+        except RecordError as exc:
+            reject(lineno, str(exc), text)
             continue
         if not isinstance(rec, dict):
             reject(lineno, f"json: a record must be an object, got {type(rec).__name__}", text)
@@ -175,7 +228,7 @@ def read_csv(path: Path, fmap: FieldMap, reject: Reject) -> RecordColumns:
 def _csv_arrow(
     data: bytes, header: list[str], fmap: FieldMap, reject: Reject
 ) -> RecordColumns | None:
-    if len(set(header)) != len(header):
+    if len(set(header)) != len(header) or _has_long_lines(data):
         return None
     wanted = [c for c in fmap.wanted_columns() if c in header]
     try:
@@ -226,6 +279,10 @@ class _LineFeed:
         while True:
             raw = next(self._lines)
             self.lineno += 1
+            too_long = _too_long(raw.rstrip(b"\r\n"))
+            if too_long is not None:
+                self._reject(self.lineno, too_long, raw.rstrip(b"\r\n"))
+                continue
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:

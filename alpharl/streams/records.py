@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from alpharl.schema import MAX_TEXT_CHARS, Post, RecordError, to_utc
+from alpharl.textcheck import string_problem, text_problem
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -129,9 +130,9 @@ def _identifier(name: str, value: Any) -> str:
     if value is None:
         raise RecordError(name, value, "is missing")
     if isinstance(value, str):
-        if value:
-            return value
-        raise RecordError(name, value, "must be a non-empty string")
+        if not value:
+            raise RecordError(name, value, "must be a non-empty string")
+        return _storable(name, value)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     raise RecordError(name, value, "must be a string or an integer")
@@ -142,13 +143,40 @@ def _text(value: Any) -> str:
         raise RecordError("text", value, "is missing")
     if not isinstance(value, str):
         raise RecordError("text", value, "must be a string")
-    if not value.strip():
-        raise RecordError("text", value, "is empty")
     if len(value) > MAX_TEXT_CHARS:
         raise RecordError(
             "text", value, f"is longer than {MAX_TEXT_CHARS} characters ({len(value)})"
         )
+    problem = text_problem(value)
+    if problem is not None:
+        raise RecordError("text", value, problem)
     return value
+
+
+def _storable(name: str, value: str) -> str:
+    problem = string_problem(value)
+    if problem is not None:
+        raise RecordError(name, value, problem)
+    return value
+
+
+def loads_json(text: str | bytes, name: str) -> Any:
+    """``json.loads`` that turns what hostile JSON raises besides a syntax error into a reason.
+
+    Raises:
+        RecordError: ``name: is nested too deeply`` (`RecursionError` in the parser), or
+            ``name: has a number too long to read`` (Python refuses integers of more than
+            4300 digits with a plain `ValueError`).
+        json.JSONDecodeError: the text is not JSON.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise RecordError(name, f"{len(text)} characters", "is nested too deeply") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:
+        raise RecordError(name, str(exc)[:60], "has a number too long to read") from None
 
 
 def _epoch_seconds_us(name: str, value: int | float, raw: Any) -> int:
@@ -209,7 +237,7 @@ def _lang(value: Any) -> str:
     if value is None or value == "":
         return "en"
     if isinstance(value, str):
-        return value
+        return _storable("lang", value)
     raise RecordError("lang", value, "must be a string")
 
 
@@ -240,7 +268,10 @@ def _number(name: str, value: Any, text_cells: bool) -> float:
     if isinstance(value, bool):
         x = None
     elif isinstance(value, int | float):
-        x = float(value)
+        try:
+            x = float(value)
+        except OverflowError:
+            raise RecordError(name, value, "is too large") from None
     elif text_cells and isinstance(value, str):
         try:
             x = float(value)
@@ -258,7 +289,7 @@ def _annotation_map(value: Any, text_cells: bool) -> dict[str, float]:
         return {}
     if text_cells and isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = loads_json(value, "annotations")
         except json.JSONDecodeError:
             raise RecordError("annotations", value, "is not a JSON object") from None
     if isinstance(value, Mapping):
@@ -273,7 +304,8 @@ def _annotation_map(value: Any, text_cells: bool) -> dict[str, float]:
     for key, v in items:
         if v is None:
             continue
-        out[str(key)] = _number(f"annotations.{key}", v, False)
+        name = _storable("annotations", key) if isinstance(key, str) else str(key)
+        out[name] = _number(f"annotations.{name}", v, False)
     return out
 
 
@@ -281,7 +313,7 @@ def _platform(value: Any, default: str) -> str:
     if value is None or value == "":
         return default
     if isinstance(value, str):
-        return value
+        return _storable("platform", value)
     raise RecordError("platform", value, "must be a string")
 
 

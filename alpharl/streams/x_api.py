@@ -66,6 +66,15 @@ def tweet_record(item: Any) -> dict[str, Any]:
     return rec
 
 
+def dead_letter_reason(exc: BaseException) -> str:
+    """A dead letter's reason for what validating an item raised."""
+    if isinstance(exc, RecursionError):
+        return "data[]: is nested too deeply"
+    if isinstance(exc, OverflowError):
+        return f"created_at: is out of range ({exc})"
+    return str(exc)
+
+
 class _Redact(logging.Filter):
     """Replaces the bearer token in tweepy's log records (its debug log prints headers)."""
 
@@ -318,7 +327,7 @@ class XRecentSearchStream:
                     self._not_before = reset + 1.0
             try:
                 body = resp.json()
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse
                 body = None
             if not isinstance(body, dict):
                 self.dead_letter.write(
@@ -346,9 +355,10 @@ class XRecentSearchStream:
         try:
             row = coerce_row(tweet_record(item), self.fields, text_cells=False)
             return post_from_row(row)
-        except (RecordError, OverflowError) as exc:
-            self.stats.dead(str(exc))
-            self.dead_letter.write(self.name, position, str(exc), item)
+        except (RecordError, OverflowError, RecursionError) as exc:
+            reason = dead_letter_reason(exc)
+            self.stats.dead(reason)
+            self.dead_letter.write(self.name, position, reason, item)
             log.debug("%s: dead letter at %s: %s", self.name, position, exc)
             return None
 

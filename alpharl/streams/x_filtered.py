@@ -29,6 +29,7 @@ from alpharl.streams.x_api import (
     TWEEPY_HOST,
     TWEET_FIELDS,
     bearer_token,
+    dead_letter_reason,
     prepare_tweepy_client,
     tweet_record,
 )
@@ -164,7 +165,7 @@ class XFilteredStream:
     def _parse(self, raw: bytes) -> Post | None:
         try:
             payload = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse
             payload = None
         if isinstance(payload, dict) and "data" not in payload and "errors" in payload:
             # a system message (e.g. operational-disconnect), not a post
@@ -179,9 +180,10 @@ class XFilteredStream:
                 raise RecordError("data", payload, "is missing")
             row = coerce_row(tweet_record(payload["data"]), self.fields, text_cells=False)
             return post_from_row(row)
-        except (RecordError, OverflowError) as exc:
-            self.stats.dead(str(exc))
-            self.dead_letter.write(self.name, position, str(exc), raw)
+        except (RecordError, OverflowError, RecursionError) as exc:
+            reason = dead_letter_reason(exc)
+            self.stats.dead(reason)
+            self.dead_letter.write(self.name, position, reason, raw)
             return None
 
     def __iter__(self) -> Iterator[Post]:

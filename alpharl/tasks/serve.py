@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from pydantic import ValidationError
 
 from alpharl.config import ConfigError
+from alpharl.redaction import redact_url
 from alpharl.serving.settings import ServeSettings
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,17 @@ def serve_settings(cfg: DictConfig, environ: dict[str, str] | None = None) -> Se
         raise ConfigError(f"{where}: {err.get('msg')} (got {err.get('input')!r})") from None
 
 
+def startup_line(settings: ServeSettings) -> str:
+    """What the server serves and where it writes, every URL without its credentials."""
+    return (
+        f"serving {redact_url(settings.champion_uri)} "
+        f"(challenger: {redact_url(settings.challenger_uri or 'none')}) "
+        f"on http://{settings.host}:{settings.port}, "
+        f"decision log {redact_url(settings.decision_log_url)}, "
+        f"profile store {redact_url(settings.profile_store_url) or 'in process'}"
+    )
+
+
 def main(cfg: DictConfig) -> Any:
     """Hydra entry point: serve until interrupted."""
     from alpharl.serving import run
@@ -83,13 +95,6 @@ def main(cfg: DictConfig) -> Any:
             "%s is not set: /v1/feedback and the admin routes will answer 503",
             cfg.api_key_env or "api_key_env",
         )
-    log.info(
-        "serving %s (challenger: %s) on http://%s:%d, decision log %s",
-        settings.champion_uri,
-        settings.challenger_uri or "none",
-        settings.host,
-        settings.port,
-        settings.decision_log_url,
-    )
+    log.info("%s", startup_line(settings))
     run(settings)
     return settings

@@ -170,8 +170,13 @@ def test_readyz_is_503_until_a_champion_loads(
     assert client.post("/v1/decide", json={"context": [0.0] * D}).status_code == 200
 
 
-def test_readyz_reports_an_unwritable_log(client: TestClient) -> None:
+def test_readyz_reports_an_unusable_log(client: TestClient) -> None:
     client.app.state.serving.log.close()  # type: ignore[attr-defined]
     r = client.get("/readyz")
     assert r.status_code == 503
-    assert "decision log not writable" in r.json()["problems"][0]
+    assert "decision log not readable" in r.json()["problems"][0]
+    # the decide that fails to write is a 500, and readiness says why until a write succeeds
+    no_raise = TestClient(client.app, raise_server_exceptions=False)  # no second lifespan
+    assert no_raise.post("/v1/decide", json={"context": [0.0] * D}).status_code == 500
+    problems = client.get("/readyz").json()["problems"]
+    assert any(p.startswith("the last write to the decision log failed") for p in problems)

@@ -74,7 +74,7 @@ def test_profiles_match_the_in_process_book(client) -> None:  # type: ignore[no-
     # Reading later decays the weight, not the mean.
     later = float(times.max()) + 6 * 3600
     state = redis_book.get("u0", 6.0, later)
-    local = local_book._stores[6.0].get("u0", later)
+    local = local_book.get("u0", 6.0, later)
     assert state.weight == pytest.approx(local.weight, rel=1e-13)
     np.testing.assert_allclose(state.mean, local.mean, rtol=1e-13)
     assert redis_book.get("nobody", 6.0).weight == 0.0

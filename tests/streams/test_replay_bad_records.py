@@ -130,8 +130,12 @@ def test_a_writer_can_be_shared(tmp_path: Path) -> None:
     writer = DeadLetterWriter(tmp_path / "dl.jsonl")
     list(ReplayStream(path, dead_letter=writer))
     list(ReplayStream(path, dead_letter=writer))
+    assert (writer.count, writer.skipped) == (1, 1)  # the same record is written once
+    assert len(_dead_letters(tmp_path / "dl.jsonl")) == 1
+    other = tmp_path / "q.jsonl"
+    other.write_bytes(rec(text="") + b"\n")
+    list(ReplayStream(other, dead_letter=writer))
     assert writer.count == 2
-    assert len(_dead_letters(tmp_path / "dl.jsonl")) == 2
 
 
 def test_fast_jsonl_path_rejects_with_line_numbers(tmp_path: Path) -> None:

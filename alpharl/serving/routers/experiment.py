@@ -7,7 +7,6 @@ from dataclasses import asdict
 from fastapi import APIRouter
 
 from alpharl.serving.deps import StateDep
-from alpharl.serving.experiment import ARMS, msprt, summarize_arm
 from alpharl.serving.responses import JSONBytes
 from alpharl.serving.schemas import ExperimentOut
 
@@ -19,18 +18,19 @@ def experiment(state: StateDep) -> JSONBytes:
     """Per-arm decisions, feedback, mean reward with a 95% CI, and an always-valid test.
 
     The test is the normal-mixture SPRT of Johari et al. (2017), "Peeking at A/B Tests",
-    over challenger minus champion mean reward; its p-value may be read at any time.
+    over challenger minus champion mean reward; its p-value may be read at any time. The
+    numbers are running sums kept as decisions and feedback are committed
+    (`alpharl.serving.experiment.RunningExperiment`): a call costs the same however long
+    the log is.
     """
-    log = state.log
-    totals = log.arm_totals()
+    summaries, test = state.service.experiment.snapshot()
     models = state.holder.models
     arms = []
-    for arm in ARMS:
-        s = summarize_arm(arm, totals.get(arm))
-        model = models.get(arm)
+    for s in summaries:
+        model = models.get(s.arm)
         arms.append(
             {
-                "arm": arm,
+                "arm": s.arm,
                 "policy_version": None if model is None else model.version,
                 "decisions": s.decisions,
                 "feedback": s.feedback,
@@ -40,7 +40,6 @@ def experiment(state: StateDep) -> JSONBytes:
                 "ci95_high": s.ci_high,
             }
         )
-    test = msprt(*log.rewards_in_feedback_order(), tau=state.settings.experiment_tau)
     return JSONBytes(
         {
             "challenger_share": state.settings.challenger_share,
