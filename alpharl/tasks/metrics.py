@@ -218,18 +218,23 @@ class StepMetrics:
         self.episode_steps.append(hi - lo)
         self.episode_budget_used.append(spent / budget if budget > 0 else NAN)
         self.episode_out_step.append(out)
-        if self.writer is not None:
-            row = {
-                "episode_reward": reward,
-                "hindsight_bound": bound,
-                "episode_bound_regret": bound - reward,
-                "episode_budget_used": self.episode_budget_used[-1],
-                "episode_budget_out_step": out,
-            }
-            self.writer.log({k: v for k, v in row.items() if math.isfinite(v)}, step=hi)
+        self._log_episode(len(self.episode_steps) - 1, hi)
 
-    def _log_window(self) -> None:
-        lo, hi = self._logged, self.n
+    def _log_episode(self, j: int, step: int) -> None:
+        if self.writer is None:
+            return
+        reward, bound = self.episode_reward[j], self.episode_bound[j]
+        row = {
+            "episode_reward": reward,
+            "hindsight_bound": bound,
+            "episode_bound_regret": bound - reward,
+            "episode_budget_used": self.episode_budget_used[j],
+            "episode_budget_out_step": self.episode_out_step[j],
+        }
+        self.writer.log({k: v for k, v in row.items() if math.isfinite(v)}, step=step)
+
+    def _log_window(self, end: int | None = None) -> None:
+        lo, hi = self._logged, self.n if end is None else end
         self._logged = hi
         if self.writer is None or hi <= lo:
             return
@@ -248,14 +253,29 @@ class StepMetrics:
             step=hi,
         )
 
-    def finish(self, episodes: int | None = None) -> RunMetrics:
+    def replay(self, episodes: int | None, seconds: float) -> RunMetrics:
+        """Log everything recorded so far to ``self.writer`` (set after recording), then
+        summarise as `finish` does, with the learn loop's time ``seconds``.
+
+        For runs recorded without a writer, such as the seeds of one vector env: the
+        writer gets the same windows and episode rows as if it had been there live.
+        """
+        self._logged = 0
+        for j, end in enumerate(np.cumsum(self.episode_steps)):
+            self._log_episode(j, int(end))
+        for end in range(self.log_every, self.n + 1, self.log_every):
+            self._log_window(end)
+        return self.finish(episodes, seconds=seconds)
+
+    def finish(self, episodes: int | None = None, seconds: float | None = None) -> RunMetrics:
         """Flush the last window and summarise.
 
         Args:
             episodes: Episodes the learn loop ended (from its summary); default: the
                 episode ends this callback saw.
+            seconds: The learn loop's time (default: since this object was built).
         """
-        self._elapsed = time.perf_counter() - self._t0
+        self._elapsed = time.perf_counter() - self._t0 if seconds is None else seconds
         self._log_window()
         n = self.n
         shown = int(self.shown[:n].sum())

@@ -77,8 +77,9 @@ def test_t_interval_is_the_student_t_interval() -> None:
 
 
 def test_compare_over_seeds_equals_the_single_seed_runs(compose_task, tmp_path) -> None:
-    common = ["steps=500", "env.horizon=250"]
-    cfg = compose_task("compare", ["agents=[random,oracle,linucb]", "seeds=[0,3]", *common])
+    common = ["steps=500", "env.horizon=250", "env.budget=1"]  # the budget binds
+    agents = "agents=[random,oracle,paced_oracle,linucb,linucb+dual]"
+    cfg = compose_task("compare", [agents, "seeds=[0,3]", *common])
     result = compare(cfg)
     linucb = result.row("linucb")
     assert linucb.seeds == [0, 3]
@@ -91,7 +92,15 @@ def test_compare_over_seeds_equals_the_single_seed_runs(compose_task, tmp_path) 
     assert linucb.runs[0].as_dict()["mean_reward"] != got["mean_reward"]  # seeds differ
     assert result.row("oracle").metrics.myopic_regret == pytest.approx(0.0, abs=1e-9)
     assert result.row("random").metrics.myopic_regret > 0.0
+    bound = result.bound()
+    for name in ("oracle", "paced_oracle", "linucb+dual"):
+        assert result.row(name).interval("episode_reward").mean < bound.mean, name
+    paced = result.row("paced_oracle").interval("episode_reward").mean
+    assert paced > result.row("oracle").interval("episode_reward").mean
     table = result.render()
+    assert table.splitlines()[2].startswith("hindsight bound")
+    assert "paced oracle" in table
+    assert "linucb+dual" in table
     assert "greedy oracle" in table
     assert "random" in table
     assert "±" in table
@@ -100,7 +109,11 @@ def test_compare_over_seeds_equals_the_single_seed_runs(compose_task, tmp_path) 
     frame = runs_frame(
         "alpharl", runs_dir=str(tmp_path / "runs"), parent_run_id=result.parent_run_id
     )
-    assert sorted(frame["tags.agent"]) == sorted(["LinUCB", "OracleAgent", "RandomAgent"] * 2)
+    labels = ["LinUCB", "LinUCB", "OracleAgent", "PacedOracleAgent", "RandomAgent"]
+    assert sorted(frame["tags.agent"]) == sorted(labels * 2)
+    vectorized = frame.loc[frame["tags.agent"] == "LinUCB", "tags.alpharl.vectorized"]
+    # LinUCB's two seeds shared one vector env; LinUCB + dual pacing ran seed by seed.
+    assert sorted(vectorized.fillna("no")) == ["2", "2", "no", "no"]
     assert set(frame["parent_run_id"]) == {result.parent_run_id}
 
 
