@@ -45,7 +45,7 @@ def cell(values: pd.Series, scale: float = 1.0, fmt: str = "{:.2f}") -> str:
     x = t_interval((values * scale).tolist())
     if not math.isfinite(x.mean):
         return "-"
-    return f"{fmt.format(x.mean)} ± {fmt.format(x.half_width)} ({x.n})"
+    return f"{fmt.format(x.mean)} ± {fmt.replace('+', '').format(x.half_width)} ({x.n})"
 
 
 def table(frame: pd.DataFrame, metric: str, scale: float = 1.0, fmt: str = "{:.2f}") -> str:
@@ -69,11 +69,32 @@ def table(frame: pd.DataFrame, metric: str, scale: float = 1.0, fmt: str = "{:.2
     return "\n".join(lines)
 
 
+def paired(frame: pd.DataFrame, against: str, metric: str = "episode_reward") -> str:
+    """Agents x fractions: mean over seeds of ``metric`` minus ``against``'s on the same
+    seed, with the paired 95% t-interval (seeds present for both only)."""
+    fractions = sorted(frame["fraction"].unique())
+    head = f"| agent - {NAMES.get(against, against)} | " + " | ".join(f"{f:.0%}" for f in fractions)
+    lines = [head + " |", "|---" * (len(fractions) + 1) + "|"]
+    wide = frame.pivot_table(index=["fraction", "seed"], columns="agent", values=metric)
+    for agent in [a for a in ORDER if a in wide.columns and a != against]:
+        cells = []
+        for f in fractions:
+            if f not in wide.index.get_level_values(0) or against not in wide.columns:
+                cells.append("-")
+                continue
+            diff = (wide.loc[f, agent] - wide.loc[f, against]).dropna()
+            cells.append(cell(diff, fmt="{:+.2f}") if len(diff) else "-")
+        lines.append(f"| {NAMES.get(agent, agent)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("csv", type=Path, nargs="+")
     args = parser.parse_args()
-    frame = pd.concat([pd.read_csv(p) for p in args.csv], ignore_index=True)
+    frames = [pd.read_csv(p) for p in args.csv if p.stat().st_size > 0]
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame.drop_duplicates(["fraction", "agent", "seed"], keep="first")
     sections = [
         ("Reward per episode", "episode_reward", 1.0, "{:.2f}"),
         ("Share of the hindsight bound (%)", "bound_fraction", 100.0, "{:.1f}"),
@@ -84,6 +105,9 @@ def main() -> None:
     ]  # fmt: skip
     for title, metric, scale, fmt in sections:
         print(f"### {title}\n\n{table(frame, metric, scale, fmt)}\n")
+    for against in ("oracle", "linucb"):
+        title = f"Reward per episode, paired difference against {NAMES[against]}"
+        print(f"### {title}\n\n{paired(frame, against)}\n")
 
 
 if __name__ == "__main__":
