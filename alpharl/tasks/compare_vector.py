@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from alpharl.config import resolve_target, to_container
-from alpharl.tasks.metrics import RunMetrics, StepMetrics
+from alpharl.tasks.metrics import RunMetrics, VectorStepMetrics
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +78,11 @@ def train_batched(
         **{k: agent[k] for k in args if k in agent},
     )
     no_ad = int(env.single_action_space.n) - 1
-    recorders = [StepMetrics(steps, no_ad, None, int(cfg.tracking.log_every)) for _ in seeds]
+    recording = VectorStepMetrics(n, steps, no_ad, int(cfg.tracking.log_every))
     start = time.perf_counter()
-
-    def record(step: Any) -> None:
-        infos = step.infos
-        keys = [k for k in infos if not k.startswith("_")]
-        for i in step.active.nonzero()[0]:
-            info = {k: infos[k][i] for k in keys if infos.get(f"_{k}", None) is None
-                    or infos[f"_{k}"][i]}  # fmt: skip
-            recorders[i].record(int(step.actions[i]), float(step.rewards[i]), info)
-
-    summaries = learner.learn(env, steps, callback=record)
+    summaries = learner.learn(env, steps, callback=recording)
     seconds = time.perf_counter() - start
+    recorders = recording.finish()
     log.info("%s: %d seeds x %d steps in one vector env: %.1f s", name, n, steps, seconds)
     store = resolve_store(runs_dir=cfg.paths.runs_dir, tracking_uri=cfg.tracking.uri)
     tracker = Tracker(store, flush_every=int(cfg.tracking.flush_every))

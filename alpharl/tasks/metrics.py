@@ -360,3 +360,70 @@ class StepMetrics:
             "plots/regret.png": regret,
             "plots/episodes.png": episodes,
         }
+
+
+class VectorStepMetrics:
+    """One `StepMetrics` per sub-env of a vector learn loop, recorded with array writes.
+
+    A callback of `agents.bandits.batched.BatchedLinearBandit.learn`: each vector step
+    writes the active sub-envs' rewards, clicks, impressions, costs and myopic regrets
+    into ``(N, steps)`` arrays that the per-seed recorders view, and closes the episode
+    of each sub-env whose episode ended, exactly as that seed's `StepMetrics` would have
+    in a single-env loop. Recorders have no writer: `StepMetrics.replay` logs them later.
+
+    Args:
+        n: Sub-envs (seeds). steps: Steps per seed. no_ad_action: "No ad" index.
+        log_every: Window length for the later replay.
+    """
+
+    def __init__(self, n: int, steps: int, no_ad_action: int, log_every: int = 50) -> None:
+        self.recorders = [StepMetrics(steps, no_ad_action, None, log_every) for _ in range(n)]
+        self.no_ad_action = no_ad_action
+        self.pos = np.zeros(n, dtype=np.int64)
+        names = ("reward", "clicked", "shown", "cost", "myopic_regret")
+        self.arrays = {k: np.stack([getattr(r, k) for r in self.recorders]) for k in names}
+        for i, r in enumerate(self.recorders):  # each recorder views its row
+            for k, a in self.arrays.items():
+                setattr(r, k, a[i])
+
+    def __call__(self, step: Any) -> bool:
+        """Record one `agents.bandits.batched.VectorStepRecord`."""
+        rows = np.flatnonzero(step.active)
+        if rows.size == 0:
+            return True
+        cols = self.pos[rows]
+        infos = step.infos
+        a = self.arrays
+        a["reward"][rows, cols] = np.asarray(step.rewards, dtype=float)[rows]
+        a["shown"][rows, cols] = np.asarray(step.actions)[rows] != self.no_ad_action
+        for key, name in (("clicked", "clicked"), ("cost", "cost")):
+            if key in infos:
+                a[name][rows, cols] = np.asarray(infos[key])[rows]
+        key = "myopic_regret" if "myopic_regret" in infos else "regret"
+        if key in infos:
+            a["myopic_regret"][rows, cols] = np.asarray(infos[key], dtype=float)[rows]
+        self.pos[rows] += 1
+        done = (np.asarray(step.terminated) | np.asarray(step.truncated))[rows]
+        for i in rows[done]:
+            r = self.recorders[i]
+            r.n = int(self.pos[i])
+            r._end_episode(_sub_info(infos, int(i)))
+        return True
+
+    def finish(self) -> list[StepMetrics]:
+        """The per-seed recorders, filled up to the steps each took (log them by `replay`)."""
+        for r, p in zip(self.recorders, self.pos, strict=True):
+            r.n = int(p)
+        return self.recorders
+
+
+def _sub_info(infos: Mapping[str, Any], i: int) -> dict[str, Any]:
+    """Sub-env ``i``'s ``info`` from Gymnasium's vector infos (keys it has, per ``_key``)."""
+    out = {}
+    for k, v in infos.items():
+        if k.startswith("_"):
+            continue
+        mask = infos.get(f"_{k}")
+        if mask is None or mask[i]:
+            out[k] = v[i]
+    return out

@@ -8,7 +8,7 @@ vectorised? Each agent is timed here without MLflow, exactly as `compare` runs i
   (``alpharl train``); every agent has it.
 * ``N seeds``: for LinUCB and linear Thompson sampling, one `BatchedLinUCB` /
   `BatchedLinearThompsonSampling` in one `AdDeliveryVectorEnv` of N campaigns, with one
-  `StepMetrics` per seed fed from the vector infos (what `compare` does, tests show each
+  `StepMetrics` per seed fed by `VectorStepMetrics` (what `compare` does; tests show each
   seed equals its single run); for every other agent N times the 1-seed time (they still
   run seed after seed, measured once and multiplied, stated as such).
 
@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from alpharl.tasks.compare_vector import BATCHED, build_vector_env
-from alpharl.tasks.metrics import StepMetrics
+from alpharl.tasks.metrics import StepMetrics, VectorStepMetrics
 from alpharl.tasks.train import build_agent, build_env
 
 AGENTS = ["random", "oracle", "epsilon_greedy", "ucb1", "linucb", "thompson", "dqn"]
@@ -66,18 +66,11 @@ def all_seeds(cfg: Any, table: Any, n: int) -> float:
         **{k: cfg.agent[k] for k in args if k in cfg.agent},
     )
     steps = int(cfg.steps)
-    recorders = [StepMetrics(steps, int(env.single_action_space.n) - 1) for _ in range(n)]
-
-    def record(step: Any) -> None:
-        infos = step.infos
-        keys = [k for k in infos if not k.startswith("_")]
-        for i in step.active.nonzero()[0]:
-            info = {k: infos[k][i] for k in keys if f"_{k}" not in infos or infos[f"_{k}"][i]}
-            recorders[i].record(int(step.actions[i]), float(step.rewards[i]), info)
+    recording = VectorStepMetrics(n, steps, int(env.single_action_space.n) - 1)
 
     start = time.perf_counter()
-    learner.learn(env, steps, callback=record)
-    for r in recorders:
+    learner.learn(env, steps, callback=recording)
+    for r in recording.finish():
         r.finish()
     return time.perf_counter() - start
 

@@ -130,3 +130,29 @@ def test_compare_refuses_an_unknown_agent_before_training(compose_task, tmp_path
     with pytest.raises(ValueError, match="nope"):
         compare(cfg)
     assert not (tmp_path / "runs" / "mlflow.db").exists()
+
+
+def test_vector_step_metrics_equal_each_seeds_single_env_metrics(compose_task) -> None:
+    from agents.bandits.batched import BatchedLinUCB
+    from alpharl.tasks.compare_vector import build_vector_env
+    from alpharl.tasks.data import enriched_stream
+    from alpharl.tasks.metrics import VectorStepMetrics
+    from alpharl.tasks.train import build_agent, build_env
+
+    seeds, steps = [4, 9], 700
+    cfg = compose_task("train", ["agent=linucb", "env.horizon=200", "env.budget=1"])
+    table = enriched_stream(cfg).table
+    env = build_vector_env(cfg, table, len(seeds))
+    k, d = int(env.single_action_space.n), int(env.single_observation_space.shape[0])
+    recording = VectorStepMetrics(len(seeds), steps, k - 1, log_every=50)
+    BatchedLinUCB(len(seeds), k, d, seeds=seeds).learn(env, steps, callback=recording)
+    for seed, got in zip(seeds, recording.finish(), strict=True):
+        cfg.seed = seed
+        single = build_env(cfg, table)
+        want = StepMetrics(steps, k - 1)
+        build_agent(cfg, single).learn(single, steps, callback=want)
+        assert len(want.episode_steps) >= 3  # several episode ends, some by budget
+        assert got.episode_steps == want.episode_steps
+        a, b = got.finish().as_dict(), want.finish().as_dict()
+        a.pop("steps_per_s"), b.pop("steps_per_s")
+        assert a == pytest.approx(b, nan_ok=True)
