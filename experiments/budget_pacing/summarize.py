@@ -105,7 +105,7 @@ def main() -> None:
     ]  # fmt: skip
     for title, metric, scale, fmt in sections:
         print(f"### {title}\n\n{table(frame, metric, scale, fmt)}\n")
-    for against in ("oracle", "linucb"):
+    for against in ("oracle", "linucb", "linucb+dual"):
         title = f"Reward per episode, paired difference against {NAMES[against]}"
         print(f"### {title}\n\n{paired(frame, against)}\n")
 
