@@ -143,7 +143,7 @@ class CompareTaskConfig(TrainTaskConfig):
 
     agents: list[str] = field(default_factory=list)
     seeds: list[int] | None = None
-    vectorize: bool = True
+    vectorize: bool = False
 
 
 @dataclass

@@ -251,7 +251,7 @@ def _train_seeds(
         pacing = cfg.pacing if "pacing" in inspect.signature(target).parameters else None
     base["pacing"] = None
     row = CompareRow(name, [], [], [], [])
-    if cfg.get("vectorize", True) and len(seeds) > 1 and batchable(cfg, agent, pacing):
+    if cfg.get("vectorize", False) and len(seeds) > 1 and batchable(cfg, agent, pacing):
         single = OmegaConf.create(base)
         assert isinstance(single, DictConfig)
         runs, ids, versions = train_batched(single, name, agent, seeds, parent_run_id)

@@ -79,7 +79,7 @@ def test_t_interval_is_the_student_t_interval() -> None:
 def test_compare_over_seeds_equals_the_single_seed_runs(compose_task, tmp_path) -> None:
     common = ["steps=500", "env.horizon=250", "env.budget=1"]  # the budget binds
     agents = "agents=[random,oracle,paced_oracle,linucb,linucb+dual]"
-    cfg = compose_task("compare", [agents, "seeds=[0,3]", *common])
+    cfg = compose_task("compare", [agents, "seeds=[0,3]", "vectorize=true", *common])
     result = compare(cfg)
     linucb = result.row("linucb")
     assert linucb.seeds == [0, 3]
