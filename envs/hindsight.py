@@ -18,7 +18,8 @@ the minimiser ``lam*`` (strong duality). ``g`` is piecewise linear with kinks wh
 post's best option changes: the breakpoints of each post's upper envelope of the lines
 ``r[i, k] - lam c[k]``. They do not depend on the episode, so `HindsightLP` computes them
 once per stream; solving an episode sorts the breakpoints of its posts (at most ``T K``)
-and finds where the spend of the per-post best options crosses ``B``: O(T K log(T K)).
+and finds where the spend of the per-post best options crosses ``B``: O(T K log(T K)),
+in practice about one breakpoint per post.
 The bound is then evaluated as ``g(lam*)`` directly from the rewards, so it is a valid
 bound even if the breakpoint search were off by rounding (any ``lam >= 0`` is one).
 
@@ -57,7 +58,12 @@ class HindsightLP:
         if free.any():
             base = np.maximum(base, rewards[:, free].max(axis=1))
         self.base = base
-        self.lam, self.dc = self._breakpoints(rewards[:, ~free], costs[~free], base)
+        lam, dc = self._breakpoints(rewards[:, ~free], costs[~free], base)
+        # Keep only real switches, flattened in post order (CSR): most posts have one or
+        # two, so an episode sorts about T of them rather than T K.
+        live = dc > 0
+        self.lam, self.dc = lam[live], dc[live]
+        self.ptr = np.concatenate([[0], np.cumsum(live.sum(axis=1))])
 
     @staticmethod
     def _breakpoints(
@@ -107,7 +113,8 @@ class HindsightLP:
         Returns:
             ``(bound, lam*)``: ``bound = g(lam*)``, the optimum of the relaxation.
         """
-        lam, dc = self.lam[lo:hi].ravel(), self.dc[lo:hi].ravel()
+        a, b = self.ptr[lo], self.ptr[hi]
+        lam, dc = self.lam[a:b], self.dc[a:b]
         total = float(dc.sum())
         if total <= budget:
             return self.dual(lo, hi, 0.0, budget), 0.0  # the budget does not bind

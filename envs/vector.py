@@ -49,6 +49,9 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     ``regret`` and ``spend`` are absent for a sub-env that was just reset,
     ``hindsight_bound`` is present only for a sub-env whose episode just ended.
 
+    Speed: every step is a fixed number of numpy calls over ``(num_envs, ...)`` arrays
+    (``take`` and ``put`` rather than fancy indexing, which costs about 50 ns per row);
+    only sub-envs being reset run Python per sub-env (their generator, the hindsight LP).
     Memory: fatigue is kept per episode position, ``num_envs * horizon * K`` floats
     (about 66 MB at 1,024 envs, horizon 1,000 and 8 creatives).
 
@@ -88,17 +91,21 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
                     decay[i] = 0.5 ** (dt / half_life)
             last[u] = i
         self._prev, self._decay = prev, np.asarray(decay)
-        self._best0 = np.asarray(env._best0, dtype=np.int64)
+        self._best0 = np.asarray(env._best0, dtype=np.int64).reshape(-1)
+        self._probs0 = np.ascontiguousarray(env._decision0[:, 0])
+        self._expected0 = np.ascontiguousarray(env._decision0[:, 1])
+        self._logits = np.ascontiguousarray(env._logits_full[:, :k])
         self._level_masks = np.stack(env._level_masks)
         self._sorted_costs = np.asarray(env._sorted_costs)
-        self._window = min(env.horizon, env.n_posts)
-        h, a = self._window, k + 1
+        self._window = h = min(env.horizon, env.n_posts)
+        self._h1 = h + 1  # one scratch position per sub-env for rows that must not store
         self._rngs: list[np.random.Generator | None] = [None] * n
         self._rng_state: list[dict[str, Any] | None] = [None] * n
-        self._uniforms = np.zeros((n, h))
+        self._uniforms = np.zeros(n * h)
         self._used = np.zeros(n, dtype=np.int64)
-        self._fatigue = np.zeros((n, h, k))
-        self._active = np.zeros((n, h), dtype=bool)
+        self._fatigue = np.zeros((n * self._h1, k))
+        self._fatigue_rows = _rows_view(self._fatigue)
+        self._active = np.zeros(n * self._h1, dtype=bool)
         self._start = np.zeros(n, dtype=np.int64)
         self._length = np.ones(n, dtype=np.int64)
         self._t = np.zeros(n, dtype=np.int64)
@@ -108,14 +115,16 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._spend = np.zeros(n)
         self._bound = np.zeros(n)
         self._multiplier = np.zeros(n)
-        self._mask = np.zeros((n, a), dtype=bool)
-        self._probs, self._expected = np.zeros((n, a)), np.zeros((n, a))
+        self._mask = np.zeros((n, k + 1), dtype=bool)
+        self._probs, self._expected = np.zeros((n, k + 1)), np.zeros((n, k + 1))
         self._best = np.full(n, k, dtype=np.int64)
         self._autoreset = np.zeros(n, dtype=bool)
         self._started = False
         self._rows = np.arange(n)
         self._dim = int(env.feature_spec.dim)
         self._last_obs = np.zeros((n, self._dim), dtype=np.float32)
+        self._costs_rows = np.broadcast_to(env.costs_full, (n, k + 1))
+        self._budget_row = np.full(n, env.budget)
 
     # ------------------------------------------------------------ state
 
@@ -123,7 +132,7 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self, envs: np.ndarray, seeds: Sequence[int | None], options: dict[str, Any] | None
     ) -> None:
         """Start a new episode in sub-envs ``envs`` (their generators as a single env would)."""
-        e = self.template
+        e, h, h1 = self.template, self._window, self._h1
         start_opt = (options or {}).get("start")
         for j, seed in zip(envs.tolist(), seeds, strict=True):
             rng = self._rngs[j]
@@ -135,7 +144,7 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
                 rng.bit_generator.state = self._rng_state[j]
                 rng.random(int(self._used[j]))
             if start_opt is None:
-                start = int(rng.integers(0, e.n_posts - self._window + 1))
+                start = int(rng.integers(0, e.n_posts - h + 1))
             elif (
                 isinstance(start_opt, bool)
                 or not isinstance(start_opt, int | np.integer)
@@ -146,66 +155,71 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
                 )
             else:
                 start = int(start_opt)
-            length = min(self._window, e.n_posts - start)
+            length = min(h, e.n_posts - start)
             self._rng_state[j] = rng.bit_generator.state
-            self._uniforms[j, :length] = rng.random(length)
+            self._uniforms[j * h : j * h + length] = rng.random(length)
             self._start[j], self._length[j] = start, length
             self._bound[j], self._multiplier[j] = e._hindsight.solve(
                 start, start + length, e.budget + e._tol
             )
+            self._active[j * h1 : (j + 1) * h1] = False
         self._used[envs] = 0
-        self._active[envs] = False
         self._t[envs] = 0
         self._i[envs] = self._start[envs]
         self._budget_left[envs] = e.budget
         self._spend[envs] = 0.0
         self._lvl[envs] = np.searchsorted(self._sorted_costs, e.budget + e._tol, side="right")
 
-    def _observe(self, envs: np.ndarray, decide: bool) -> np.ndarray:
-        """Observations of sub-envs ``envs`` at their current post; with ``decide``, the
-        decision quantities too (as `AdDeliveryEnv._observe`, row by row)."""
-        e = self.template
-        posts, starts = self._i[envs], self._start[envs]
-        prev = self._prev[posts]
-        pos_prev = prev - starts
-        active = pos_prev >= 0
-        active[active] = self._active[envs[active], pos_prev[active]]
-        hot = np.flatnonzero(active)
-        f = np.zeros((len(envs), self.n_creatives))
-        if len(hot):
-            f[hot] = self._fatigue[envs[hot], pos_prev[hot]] * self._decay[posts[hot], None]
-        obs = e._static_obs[posts]
-        if e._fatigue_slice is not None and len(hot):
-            obs[hot, e._fatigue_slice] = np.minimum(f[hot], FATIGUE_CLIP)
+    def _observe(self, store: np.ndarray) -> np.ndarray:
+        """Every sub-env's observation at its current post, and its decision quantities.
+
+        Row by row what `AdDeliveryEnv._observe` computes: a person without fatigue in
+        this episode reuses the post's precomputed decision, one with fatigue gets
+        ``p = expit(logit - w f)``. Rows with ``store`` False (episodes that just ended)
+        write their fatigue to the scratch position, leaving the history untouched.
+        """
+        e, k, h1 = self.template, self.n_creatives, self._h1
+        posts, starts = self._i, self._start
+        base = self._rows * h1
+        pos_prev = self._prev.take(posts) - starts
+        has = pos_prev >= 0
+        slot_prev = base + np.where(has, pos_prev, 0)
+        active = has & self._active.take(slot_prev)
+        f = self._fatigue.take(slot_prev, axis=0)
+        f *= self._decay.take(posts)[:, None]
+        f *= active[:, None]  # exact: x * 1.0 == x; stale rows become 0
+        slot = base + np.where(store, posts - starts, self._window)
+        self._fatigue_rows.put(slot, _rows_view(f))
+        self._active.put(slot, active)
+        obs = e._static_obs.take(posts, axis=0)
+        if e._fatigue_slice is not None:
+            obs[:, e._fatigue_slice] = np.minimum(f, FATIGUE_CLIP)
         if e._campaign_idx is not None:
             c = e._campaign_idx
-            obs[:, c] = self._budget_left[envs] / e.budget
-            obs[:, c + 1] = (self._length[envs] - self._t[envs]) / self._length[envs]
-        if not decide:
-            return obs
-        pos = posts - starts
-        self._fatigue[envs, pos] = f
-        self._active[envs, pos] = active
-        lvl = self._lvl[envs]
-        decision = e._decision0[posts]
-        probs, expected = decision[:, 0], decision[:, 1]
-        mask = self._level_masks[lvl]
-        best = self._best0[posts, lvl]
+            obs[:, c] = self._budget_left / e.budget
+            obs[:, c + 1] = (self._length - self._t) / self._length
+        lvl = self._lvl
+        probs = self._probs0.take(posts, axis=0)
+        expected = self._expected0.take(posts, axis=0)
+        mask = self._level_masks.take(lvl, axis=0)
+        best = self._best0.take(posts * (k + 1) + lvl)
+        hot = np.flatnonzero(active)
         if len(hot):
-            k = self.n_creatives
-            fw = np.zeros((len(hot), k + 1))
-            np.multiply(f[hot], e._fw, out=fw[:, :k])
-            p = expit(e._logits_full[posts[hot]] - fw)
-            x = p * e.values_full
-            x -= e._cw_cost_full
-            m = mask[hot]
+            fh = f.take(hot, axis=0)
+            x = fh * e._fw
+            np.subtract(self._logits.take(posts.take(hot), axis=0), x, out=x)
+            p = np.zeros((len(hot), k + 1))
+            p[:, :k] = expit(x)
+            ex = p * e.values_full
+            ex -= e._cw_cost_full
+            m = mask.take(hot, axis=0)
             if e.fatigue_cap is not None:
-                m[:, :-1] &= f[hot] <= e.fatigue_cap
-                mask[hot] = m
-            probs[hot], expected[hot] = p, x
-            best[hot] = np.where(m, x, -np.inf).argmax(axis=1)
-        self._probs[envs], self._expected[envs] = probs, expected
-        self._mask[envs], self._best[envs] = mask, best
+                m[:, :-1] &= fh <= e.fatigue_cap
+                _rows_view(mask).put(hot, _rows_view(m))
+            _rows_view(probs).put(hot, _rows_view(p))
+            _rows_view(expected).put(hot, _rows_view(ex))
+            best.put(hot, np.where(m, ex, -np.inf).argmax(axis=1))
+        self._probs, self._expected, self._mask, self._best = probs, expected, mask, best
         return obs
 
     def _stream_end(self, envs: np.ndarray, obs: np.ndarray) -> None:
@@ -214,10 +228,9 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         slc = self.template._fatigue_slice
         if not len(envs) or slc is None:
             return
-        pos = self._i[envs] - self._start[envs]
-        hot = self._active[envs, pos]
-        rows = envs[hot]
-        obs[rows, slc] = np.minimum(self._fatigue[rows, pos[hot]], FATIGUE_CLIP)
+        slot = envs * self._h1 + self._i[envs] - self._start[envs]
+        hot = self._active[slot]
+        obs[envs[hot], slc] = np.minimum(self._fatigue[slot[hot]], FATIGUE_CLIP)
 
     def _end(self, envs: np.ndarray) -> None:
         """No decision follows in sub-envs ``envs``."""
@@ -228,13 +241,12 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._best[envs] = self.n_creatives
 
     def _decision_info(self, infos: dict[str, Any], everyone: np.ndarray) -> None:
-        n, e = self.num_envs, self.template
         infos["action_mask"] = self._mask.copy()
         infos["click_probs"] = self._probs.copy()
         infos["expected_rewards"] = self._expected.copy()
         infos["best_action"] = self._best.copy()
-        infos["action_costs"] = np.broadcast_to(e.costs_full, (n, self.n_creatives + 1)).copy()
-        infos["budget"] = np.full(n, e.budget)
+        infos["action_costs"] = self._costs_rows.copy()
+        infos["budget"] = self._budget_row.copy()
         infos["bound_multiplier"] = self._multiplier.copy()
         infos["budget_left"] = self._budget_left.copy()
         for key in (
@@ -270,29 +282,33 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
         if mask is None:
-            envs = self._rows
-        else:
-            if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (n,):
-                raise ValueError(f"options['reset_mask']: must be a bool array of shape ({n},)")
-            if not self._started and not mask.all():
-                raise ValueError("options['reset_mask']: the first reset must reset every sub-env")
-            envs = np.flatnonzero(mask)
+            mask = np.ones(n, dtype=bool)
+        elif not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (n,):
+            raise ValueError(f"options['reset_mask']: must be a bool array of shape ({n},)")
+        elif not self._started and not mask.all():
+            raise ValueError("options['reset_mask']: the first reset must reset every sub-env")
+        envs = np.flatnonzero(mask)
+        keep = np.flatnonzero(~mask)
+        kept = [a[keep].copy() for a in (self._mask, self._probs, self._expected, self._best)]
         self._reset_envs(envs, [seeds[j] for j in envs.tolist()], options)
         self._autoreset[envs] = False
         self._started = True
-        obs = np.empty((n, self._dim), dtype=np.float32)
-        obs[envs] = self._observe(envs, decide=True)
-        if mask is not None:
-            obs[~mask] = self._last_obs[~mask]
+        obs = self._observe(mask)
+        if len(keep):
+            obs[keep] = self._last_obs[keep]
+            for a, old in zip(
+                (self._mask, self._probs, self._expected, self._best), kept, strict=True
+            ):
+                a[keep] = old
         self._last_obs = obs.copy()
         infos: dict[str, Any] = {}
-        self._decision_info(infos, mask.copy() if mask is not None else np.ones(n, dtype=bool))
+        self._decision_info(infos, mask.copy())
         infos["steps_left"] = self._length - self._t
-        infos["_steps_left"] = infos["_action_mask"]
-        if mask is not None:
+        infos["_steps_left"] = mask.copy()
+        if len(keep):
             for key in list(infos):
                 if not key.startswith("_"):
-                    infos[key][~mask] = 0
+                    infos[key][keep] = 0
         return obs, infos
 
     def step(
@@ -306,84 +322,72 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         if a.shape != (n,) or not np.issubdtype(a.dtype, np.integer):
             raise ValueError(f"actions: must be an integer array of shape ({n},) (got {actions!r})")
         live = ~self._autoreset
-        rows = np.flatnonzero(live)
-        act = a[rows]
-        bad = (act < 0) | (act > k)
+        bad = live & ((a < 0) | (a > k))
         if bad.any():
-            j = int(rows[np.argmax(bad)])
+            j = int(np.argmax(bad))
             raise ValueError(f"actions[{j}]: must be an integer in [0, {k}] (got {a[j]!r})")
-        ok = self._mask[rows, np.clip(act, 0, k)]
-        if not ok.all():
-            j = int(rows[np.argmin(ok)])
+        act = np.where(live, a, k).astype(np.int64)
+        flat = self._rows * (k + 1)
+        if not self._mask.reshape(-1).take(flat + act).all():
+            j = int(np.argmin(self._mask.reshape(-1).take(flat + act)))
             raise ValueError(
                 f"actions[{j}]: {int(a[j])} is not eligible now (over budget or fatigue_cap); "
                 f"see info['action_mask'][{j}]"
             )
-        expected = self._expected[rows]
-        regret = (
-            expected[np.arange(len(rows)), self._best[rows]] - expected[np.arange(len(rows)), act]
-        )
+        expected = self._expected.reshape(-1)
+        regret = expected.take(flat + self._best) - expected.take(flat + act)
         shows = act < k
-        srows, sact = rows[shows], act[shows]
-        clicked = np.zeros(len(rows), dtype=bool)
-        clicked[shows] = self._uniforms[srows, self._used[srows]] < self._probs[srows, sact]
-        self._used[srows] += 1
-        cost = e.costs_full[act]
-        reward = np.zeros(n)
-        reward[rows] = e.values_full[act] * clicked - e.cost_weight * cost
-        reward[rows[~shows]] = 0.0
-        self._spend[srows] += cost[shows]
-        self._budget_left[srows] = np.maximum(e.budget - self._spend[srows], 0.0)
-        self._lvl[srows] = np.searchsorted(
-            self._sorted_costs, self._budget_left[srows] + e._tol, side="right"
+        draw = self._rows * self._window + np.minimum(self._used, self._window - 1)
+        clicked = shows & (self._uniforms.take(draw) < self._probs.reshape(-1).take(flat + act))
+        self._used += shows
+        cost = e.costs_full.take(act)
+        reward = np.where(shows, e.values_full.take(act) * clicked - e.cost_weight * cost, 0.0)
+        self._spend = np.where(shows, self._spend + cost, self._spend)
+        self._budget_left = np.where(
+            shows, np.maximum(e.budget - self._spend, 0.0), self._budget_left
         )
-        pos = self._i[srows] - self._start[srows]
-        self._fatigue[srows, pos, sact] += 1.0
-        self._active[srows, pos] = True
-        self._t[rows] += 1
-        terminated = np.zeros(n, dtype=bool)
-        truncated = np.zeros(n, dtype=bool)
-        terminated[rows] = self._budget_left[rows] + e._tol < e._min_cost
-        truncated[rows] = ~terminated[rows] & (self._t[rows] >= self._length[rows])
+        self._lvl = np.searchsorted(self._sorted_costs, self._budget_left + e._tol, side="right")
+        shown = np.flatnonzero(shows)
+        slot = shown * self._h1 + self._i.take(shown) - self._start.take(shown)
+        self._fatigue.reshape(-1)[slot * k + act.take(shown)] += 1.0
+        self._active[slot] = True
+        self._t += live
+        terminated = live & (self._budget_left + e._tol < e._min_cost)
+        truncated = live & ~terminated & (self._t >= self._length)
         done = terminated | truncated
-        going = np.flatnonzero(live & ~done)
-        ended = np.flatnonzero(done)
-        obs = np.empty((n, self._dim), dtype=np.float32)
-        self._i[going] += 1
-        if len(going):
-            obs[going] = self._observe(going, decide=True)
-        if len(ended):
-            last = self._i[ended]
-            self._i[ended] = np.minimum(last + 1, e.n_posts - 1)
-            obs[ended] = self._observe(ended, decide=False)
-            self._end(ended)
-            self._stream_end(ended[self._i[ended] == last], obs)
+        last = self._i
+        self._i = np.where(
+            live, np.where(done, np.minimum(last + 1, e.n_posts - 1), last + 1), last
+        )
         resetting = np.flatnonzero(self._autoreset)
         if len(resetting):
             self._reset_envs(resetting, [None] * len(resetting), None)
-            obs[resetting] = self._observe(resetting, decide=True)
+        obs = self._observe(~done)
+        ended = np.flatnonzero(done)
+        if len(ended):
+            self._end(ended)
+            self._stream_end(ended[self._i.take(ended) == last.take(ended)], obs)
         self._autoreset = done
         self._last_obs = obs.copy()
         infos: dict[str, Any] = {}
         self._decision_info(infos, np.ones(n, dtype=bool))
-        step_vals = {
-            "clicked": (clicked, bool),
-            "cost": (cost, np.float64),
-            "myopic_regret": (regret, np.float64),
-            "regret": (regret, np.float64),
-            "spend": (self._spend[rows], np.float64),
-        }
-        for key, (values, dtype) in step_vals.items():
-            if not len(rows):  # every sub-env was reset: no step keys, as SyncVectorEnv
-                break
-            arr = np.zeros(n, dtype=dtype)
-            arr[rows] = values
-            infos[key], infos["_" + key] = arr, live
+        if len(resetting) < n:  # some sub-env stepped (else no step keys, as SyncVectorEnv)
+            infos["clicked"], infos["_clicked"] = clicked, live
+            infos["cost"], infos["_cost"] = cost, live
+            regret *= live
+            infos["myopic_regret"], infos["_myopic_regret"] = regret, live
+            infos["regret"], infos["_regret"] = regret.copy(), live
+            infos["spend"], infos["_spend"] = self._spend * live, live
         steps_left = self._length - self._t
         steps_left[ended] = 0
-        infos["steps_left"], infos["_steps_left"] = steps_left, infos["_action_mask"]
+        infos["steps_left"], infos["_steps_left"] = steps_left, np.ones(n, dtype=bool)
         if len(ended):
-            bound = np.zeros(n)
-            bound[ended] = self._bound[ended]
-            infos["hindsight_bound"], infos["_hindsight_bound"] = bound, done.copy()
+            infos["hindsight_bound"] = self._bound * done
+            infos["_hindsight_bound"] = done
         return obs, reward, terminated, truncated, infos
+
+
+def _rows_view(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous 2-D array as a 1-D array of its rows (opaque ``void`` items), so that
+    ``take``/``put`` move whole rows at once (much faster than fancy row indexing)."""
+    return a.view(np.dtype((np.void, a.shape[1] * a.itemsize))).reshape(-1)
