@@ -14,13 +14,13 @@ import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 
 from agents.pacing import Pacing, pacing_from_config
+from agents.records import LearnSummary, StepRecord
 from alpharl.policy import BasePolicy, DecisionRule, GreedyRule, Policy, rule_from_config
 from alpharl.policy.artifact import ArtifactError, read_arrays, read_manifest, write_bundle
 from alpharl.policy.checks import check_contexts, check_masks, check_size
@@ -42,49 +42,6 @@ AGENT_CLASSES: dict[str, tuple[str, str]] = {
 }
 """Where `load_agent` finds each saved class: (module, attribute), imported on demand so
 that loading a bandit never imports another agent family's dependencies."""
-
-
-@dataclass(frozen=True, slots=True)
-class StepRecord:
-    """One interaction step, handed to the `learn` callback.
-
-    Args:
-        step: 0-based index of the step within this `learn` call.
-        action: The action taken.
-        propensity: Its probability under the agent's policy at the time.
-        reward: The reward the environment returned.
-        info: The environment's ``info`` from that step.
-    """
-
-    step: int
-    action: int
-    propensity: float
-    reward: float
-    info: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class LearnSummary:
-    """What a `learn` call did.
-
-    Args:
-        steps: Steps taken.
-        episodes: Episodes that ended (terminated or truncated) during the call.
-        total_reward: Sum of rewards.
-        total_regret: Sum of ``info["regret"]``, or None if the environment reports none.
-        stopped_early: Whether the callback stopped the loop before ``steps``.
-    """
-
-    steps: int
-    episodes: int
-    total_reward: float
-    total_regret: float | None
-    stopped_early: bool
-
-    @property
-    def mean_reward(self) -> float:
-        """Average reward per step (0 for no steps)."""
-        return self.total_reward / self.steps if self.steps else 0.0
 
 
 Callback = Callable[[StepRecord], bool | None]

@@ -165,6 +165,9 @@ class DualPacing(Pacing):
     rule (UCB, Thompson, epsilon-greedy) applies to the adjusted scores, so the logged
     propensity stays exact.
 
+    The default ``step_size`` 0.05 is the better of {0.05, 0.2} on two seeds of the default
+    env over synthetic test posts (budget 10; a quick check, not a tuned value).
+
     Args:
         step_size: ``eta`` (> 0), in multiplier units per unit of normalised overspend.
         initial_multiplier: ``lambda`` before the first update (>= 0).

@@ -40,10 +40,15 @@ class TrainResult:
 
 
 def agent_name(cfg: DictConfig) -> str:
-    """A short display name of the configured agent (its class, or algorithm for SB3)."""
+    """A short display name of the configured agent (its class, or algorithm for SB3),
+    with ``+<pacing>`` when paced (``LinUCB+dual``)."""
     target = str(cfg.agent._target_).rsplit(".", 1)[-1]
     algo = cfg.agent.get("algo")
-    return str(algo) if algo else target
+    name = str(algo) if algo else target
+    pacing = cfg.get("pacing") or cfg.agent.get("pacing")
+    if pacing and "_target_" in pacing:
+        name += "+" + str(getattr(resolve_target(str(pacing._target_)), "name", "paced"))
+    return name
 
 
 def build_catalog(cfg: DictConfig, run: Any = None) -> list[Any] | None:
@@ -84,6 +89,11 @@ def check_pacing(cfg: DictConfig) -> bool:
     pacing = cfg.get("pacing")
     if not pacing:
         return False
+    if cfg.agent.get("pacing"):
+        raise ConfigError(
+            f"pacing={str(pacing._target_).rsplit('.', 1)[-1]}: the agent config already "
+            "paces (agent.pacing); choose one, e.g. agent=linucb pacing=dual"
+        )
     target = resolve_target(str(cfg.agent._target_))
     if "pacing" not in inspect.signature(target).parameters:
         raise ConfigError(

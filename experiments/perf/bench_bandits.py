@@ -34,7 +34,9 @@ A second table times N independent learners (one per seed or campaign), each dec
 and learning one row per round: N single agents in a Python loop (``act`` then
 ``update``) against one `BatchedLinUCB` / `BatchedLinearThompsonSampling` (``act`` on
 ``(N, d)`` then ``update``), whose learner ``i`` makes the same decisions as single agent
-``i`` (tests/agents/test_batched.py); the ratio is decisions/s batched over looped.
+``i`` (tests/agents/test_batched.py); the ratio is decisions/s batched over looped. Then
+the same end to end on the default environment (`learn_loops`): N single ``learn`` loops
+against `BatchedLinUCB.learn` on ``SyncVectorEnv`` and on the native vector env.
 
 A last table documents why our LinTS samples each arm's score ``x' theta_a`` (one normal
 per arm) instead of ``theta_a`` through a Cholesky factor of ``A_a^-1``: per-decision
@@ -255,6 +257,43 @@ def batched_vs_looped(d: int, k: int, n: int, rounds: int, v: float, alpha: floa
     return rows
 
 
+def learn_loops(n: int, steps: int) -> dict[str, float]:
+    """Decisions/s of N LinUCB learners on the default env, end to end (env included).
+
+    ``N agent.learn``: N single agents, each ``learn`` on its own `AdDeliveryEnv`, one
+    after the other; ``batched, SyncVectorEnv`` / ``batched, native vector env``:
+    `BatchedLinUCB.learn` on Gymnasium's ``SyncVectorEnv`` of N single envs / on
+    ``gym.make_vec(..., vectorization_mode="vector_entry_point")``. All three make the
+    same decisions (tests/agents/test_batched.py).
+    """
+    import gymnasium as gym
+
+    import envs
+
+    posts = envs.synthetic_posts()
+    out = {}
+    start = time.perf_counter()
+    for seed in range(n):
+        env = envs.AdDeliveryEnv(posts)
+        LinUCB(int(env.action_space.n), env.observation_space.shape[0], seed=seed).learn(env, steps)
+    out["N agent.learn"] = n * steps / (time.perf_counter() - start)
+    vectors = {
+        "batched, SyncVectorEnv": gym.vector.SyncVectorEnv(
+            [lambda: envs.AdDeliveryEnv(posts) for _ in range(n)]
+        ),
+        "batched, native vector env": gym.make_vec(
+            envs.AD_DELIVERY_ID, num_envs=n, vectorization_mode="vector_entry_point", posts=posts
+        ),
+    }
+    for name, venv in vectors.items():
+        k, d = int(venv.single_action_space.n), venv.single_observation_space.shape[0]
+        learners = BatchedLinUCB(n, k, d, seeds=list(range(n)))
+        start = time.perf_counter()
+        learners.learn(venv, steps)
+        out[name] = n * steps / (time.perf_counter() - start)
+    return out
+
+
 def sampling_costs(d: int, k: int, repeats: int = 3000) -> dict[str, float]:
     """Microseconds per Thompson decision for one context, three ways."""
     rng = np.random.default_rng(0)
@@ -372,6 +411,9 @@ def main() -> None:
     )
     parser.add_argument("--learner-decisions", type=int, default=20_000)
     parser.add_argument("--skip-mabwiser", action="store_true", help="only the batched table")
+    parser.add_argument(
+        "--learn-steps", type=int, default=2000, help="decisions per learner in learn loops"
+    )
     args = parser.parse_args()
     d, k = args.features, args.arms
     if not args.skip_mabwiser:
@@ -384,6 +426,16 @@ def main() -> None:
             d, k, n_learners, rounds, args.v, args.alpha
         ):
             print(f"  {algo:<8}{n_l:>6}{looped:>18.0f}{together:>12.0f}{together / looped:>10.1f}")
+
+    if args.learn_steps:
+        print(f"\nLinUCB learn loops on the default env, {args.learn_steps} decisions each:")
+        for n_learners in args.learners:
+            rates = learn_loops(n_learners, args.learn_steps)
+            floor = rates["N agent.learn"]
+            for name, rate in rates.items():
+                print(
+                    f"  N={n_learners:<5}{name:<30}{rate:>10.0f} decisions/s{rate / floor:>7.1f}x"
+                )
 
     print(f"\nThompson sampling cost per decision (one context, d={d}, arms={k}), us:")
     for name, us in sampling_costs(d, k).items():

@@ -7,7 +7,7 @@ import pytest
 from agents.pacing import DualPacing, ThrottlePacing
 from alpharl.config import ConfigError, check_targets
 from alpharl.tasks.data import enriched_stream
-from alpharl.tasks.train import build_agent, build_env, check_pacing
+from alpharl.tasks.train import agent_name, build_agent, build_env, check_pacing
 
 
 @pytest.mark.parametrize("task", ["train", "compare", "tune"])
@@ -48,3 +48,38 @@ def test_a_misspelt_pacing_key_is_an_error_naming_it(compose_task) -> None:
     cfg = compose_task("train", ["pacing=dual", "+pacing.stepsize=0.1"], small=False)
     with pytest.raises(ConfigError, match="stepsize"):
         check_targets(cfg)
+
+
+def test_train_with_dual_pacing_exports_the_multiplier(compose_task) -> None:
+    from alpharl.tasks.train import train
+
+    cfg = compose_task(
+        "train",
+        ["agent=linucb", "pacing=dual", "steps=600", "env.horizon=200", "env.budget=1.0"],
+    )
+    metrics, result = train(cfg)
+    assert metrics.steps == 600
+    pacing = result.agent.pacing
+    assert isinstance(pacing, DualPacing)
+    assert pacing.multiplier > 0  # a budget of 1 over 200 opportunities binds
+    policy = result.agent.export()
+    assert policy.rule.to_config()["multiplier"] == pacing.multiplier
+
+
+@pytest.mark.parametrize(
+    ("agent", "name", "cls"),
+    [
+        ("linucb_dual", "LinUCB+dual", DualPacing),
+        ("thompson_dual", "LinearThompsonSampling+dual", DualPacing),
+        ("linucb_throttle", "LinUCB+throttle", ThrottlePacing),
+    ],
+)
+def test_paced_agent_configs(compose_task, agent: str, name: str, cls: type) -> None:
+    cfg = compose_task("train", [f"agent={agent}", "env.horizon=50"])
+    check_targets(cfg)
+    assert agent_name(cfg) == name
+    env = build_env(cfg, enriched_stream(cfg).table)
+    assert isinstance(build_agent(cfg, env).pacing, cls)
+    twice = compose_task("train", [f"agent={agent}", "pacing=dual"], small=False)
+    with pytest.raises(ConfigError, match="already paces"):
+        check_pacing(twice)
