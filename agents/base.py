@@ -30,6 +30,9 @@ AGENT_ARRAYS = "state.npz"
 AGENT_FORMAT_VERSION = 1
 
 AGENT_CLASSES: dict[str, tuple[str, str]] = {
+    "DQNAgent": ("agents.sb3", "DQNAgent"),
+    "ActorCriticAgent": ("agents.sb3", "ActorCriticAgent"),
+    "SB3Agent": ("agents.sb3", "SB3Agent"),  # folders saved before the SB3 families
     "TabularBandit": ("agents.bandits", "TabularBandit"),
     "EpsilonGreedy": ("agents.bandits", "EpsilonGreedy"),
     "UCB1": ("agents.bandits", "UCB1"),

@@ -63,7 +63,7 @@ class AdDeliveryEnv(gym.Env[np.ndarray, np.int64]):
     always eligible. A creative is ineligible when it costs more than the budget left or,
     with ``fatigue_cap`` set, when this person's fatigue for it is above the cap;
     ``info["action_mask"]`` marks the eligible actions. Taking an ineligible action raises
-    ``ValueError`` (wrap the env, e.g. with ``agents.sb3_env.EligibleActionWrapper``, to
+    ``ValueError`` (wrap the env, e.g. with ``agents.sb3.EligibleActionWrapper``, to
     fall back to "no ad" instead).
 
     ## Observation Space

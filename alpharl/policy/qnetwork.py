@@ -24,10 +24,8 @@ one intra-op thread (``num_threads``) because on small nets extra threads only c
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -42,8 +40,8 @@ from alpharl.policy.rules import (
     EpsilonGreedyRule,
     FloatArray,
     GreedyRule,
+    SoftmaxRule,
     rule_from_config,
-    sample_categorical,
 )
 
 WEIGHTS = "weights.pt"
@@ -137,66 +135,6 @@ def mlp_state_from_modules(
     return sizes, activation, state
 
 
-def masked_softmax(
-    scores: FloatArray, eligible: np.ndarray | None, temperature: float = 1.0
-) -> FloatArray:
-    """Row-wise softmax of ``scores / temperature`` over the eligible actions (others 0)."""
-    z = np.asarray(scores, dtype=np.float64) / temperature
-    if eligible is not None:
-        z = np.where(eligible, z, -np.inf)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-@dataclass(frozen=True)
-class SoftmaxRule(DecisionRule):
-    """Sample from the softmax of ``score / temperature`` over the eligible actions.
-
-    Boltzmann exploration on Q-values (Sutton & Barto, 2018, §2.8); on an actor's logits
-    at temperature 1 it is the actor's own policy.
-
-    Args:
-        temperature: > 0; small values approach greedy, large ones uniform.
-    """
-
-    name: ClassVar[str] = "softmax"
-    temperature: float = 1.0
-
-    def __post_init__(self) -> None:
-        t = self.temperature
-        if isinstance(t, bool) or not isinstance(t, int | float | np.integer | np.floating):
-            raise TypeError(f"temperature must be a number; got {t!r}")
-        if not (math.isfinite(float(t)) and float(t) > 0.0):
-            raise ValueError(f"temperature must be finite and > 0; got {t!r}")
-        object.__setattr__(self, "temperature", float(t))
-
-    def probabilities(
-        self, mean: FloatArray, width: FloatArray | None, eligible: np.ndarray | None
-    ) -> FloatArray:
-        return masked_softmax(mean, eligible, self.temperature)
-
-    def sample(
-        self,
-        mean: FloatArray,
-        width: FloatArray | None,
-        eligible: np.ndarray | None,
-        rng: np.random.Generator,
-    ) -> tuple[np.ndarray, FloatArray]:
-        return sample_categorical(self.probabilities(mean, width, eligible), rng)
-
-
-def _rule(config: DecisionRule | Mapping[str, Any]) -> DecisionRule:
-    """`rule_from_config`, plus the softmax rule defined here."""
-    if isinstance(config, Mapping) and config.get("name") == SoftmaxRule.name:
-        params = {k: v for k, v in config.items() if k != "name"}
-        unknown = sorted(set(params) - {"temperature"})
-        if unknown:
-            raise ValueError(f"decision rule 'softmax' got unknown parameters {unknown}")
-        return SoftmaxRule(**params)
-    return rule_from_config(config)
-
-
 class MLPPolicy(BasePolicy):
     """Shared code of `QNetworkPolicy` and `ActorPolicy`: a torch MLP scoring each action.
 
@@ -221,7 +159,7 @@ class MLPPolicy(BasePolicy):
     ) -> None:
         sizes = check_layer_sizes(layer_sizes)
         super().__init__(
-            sizes[-1], sizes[0], _rule(rule) if rule is not None else self.default_rule
+            sizes[-1], sizes[0], rule_from_config(rule) if rule is not None else self.default_rule
         )
         if num_threads is not None:
             if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
@@ -306,7 +244,7 @@ class MLPPolicy(BasePolicy):
         if manifest.get("kind") != cls.kind:
             raise ArtifactError(f"{path}: kind is {manifest.get('kind')!r}, not {cls.kind!r}")
         try:
-            rule = _rule(manifest["rule"])
+            rule = rule_from_config(manifest["rule"])
         except (TypeError, ValueError) as exc:
             raise ArtifactError(f"{path}: bad 'rule': {exc}") from exc
         read_arrays(directory, manifest, ARRAYS)  # checks the (empty) arrays bundle

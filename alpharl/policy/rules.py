@@ -17,6 +17,7 @@ All arrays are ``(n, n_actions)``; ``eligible`` is a boolean ``(n, n_actions)`` 
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -341,11 +342,61 @@ def _tie_free(width: FloatArray, eligible: np.ndarray | None) -> bool:
     return bool(positive.all() if eligible is None else (positive | ~eligible).all())
 
 
+def masked_softmax(
+    scores: FloatArray, eligible: np.ndarray | None, temperature: float = 1.0
+) -> FloatArray:
+    """Row-wise softmax of ``scores / temperature`` over the eligible actions (others 0)."""
+    z = np.asarray(scores, dtype=np.float64) / temperature
+    if eligible is not None:
+        z = np.where(eligible, z, -np.inf)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class SoftmaxRule(DecisionRule):
+    """Sample from the softmax of ``score / temperature`` over the eligible actions.
+
+    Boltzmann exploration on Q-values (Sutton & Barto, 2018, §2.8); on an actor's logits
+    at temperature 1 it is the actor's own policy.
+
+    Args:
+        temperature: > 0; small values approach greedy, large ones uniform.
+    """
+
+    name: ClassVar[str] = "softmax"
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        t = self.temperature
+        if isinstance(t, bool) or not isinstance(t, int | float | np.integer | np.floating):
+            raise TypeError(f"temperature must be a number; got {t!r}")
+        if not (math.isfinite(float(t)) and float(t) > 0.0):
+            raise ValueError(f"temperature must be finite and > 0; got {t!r}")
+        object.__setattr__(self, "temperature", float(t))
+
+    def probabilities(
+        self, mean: FloatArray, width: FloatArray | None, eligible: np.ndarray | None
+    ) -> FloatArray:
+        return masked_softmax(mean, eligible, self.temperature)
+
+    def sample(
+        self,
+        mean: FloatArray,
+        width: FloatArray | None,
+        eligible: np.ndarray | None,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, FloatArray]:
+        return sample_categorical(self.probabilities(mean, width, eligible), rng)
+
+
 RULES: dict[str, type[DecisionRule]] = {
     GreedyRule.name: GreedyRule,
     EpsilonGreedyRule.name: EpsilonGreedyRule,
     UCBRule.name: UCBRule,
     ThompsonRule.name: ThompsonRule,
+    SoftmaxRule.name: SoftmaxRule,
 }
 """The decision rules by their config name (`alpharl.policy.paced` adds the pacing
 wrappers when the package is imported)."""

@@ -156,6 +156,8 @@ def train(cfg: DictConfig, parent_run_id: str | None = None) -> tuple[RunMetrics
         run.log_dict(stream.manifest, "data/enriched_stream_manifest.json")
         env = build_env(cfg, stream.table, build_catalog(cfg, run))
         agent = build_agent(cfg, env)
+        if hasattr(agent, "set_metrics_writer"):  # SB3: losses, epsilon, lr, Q-values
+            agent.set_metrics_writer(run.metrics)
         no_ad = int(env.action_space.n) - 1
         metrics = StepMetrics(int(cfg.steps), no_ad, run.metrics, int(cfg.tracking.log_every))
         log.info("training %s for %d steps on %d posts", name, cfg.steps, stream.table.num_rows)

@@ -1,4 +1,4 @@
-"""`SB3Agent`: SB3 algorithms behind the agent protocol, with masks, export and persistence."""
+"""SB3 agents (`DQNAgent`, `ActorCriticAgent`): the agent protocol, masks, export, persistence."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from sb3_toy_env import ToyAdEnv
 from stable_baselines3 import SAC
 
 from agents.base import Agent, StepRecord
-from agents.sb3 import SB3Agent
-from agents.sb3_env import EligibleActionWrapper, fold_ineligible
+from agents.sb3 import ActorCriticAgent, DQNAgent
+from agents.sb3.env import EligibleActionWrapper, fold_ineligible
 from alpharl.policy import load_policy
-from alpharl.policy.qnetwork import ActorPolicy, QNetworkPolicy, SoftmaxRule
-from alpharl.policy.rules import EpsilonGreedyRule, GreedyRule
+from alpharl.policy.qnetwork import ActorPolicy, QNetworkPolicy
+from alpharl.policy.rules import EpsilonGreedyRule, GreedyRule, SoftmaxRule
 
 K, D = 3, 4
 SMALL_DQN = {
@@ -34,8 +34,8 @@ SMALL_PG = {"n_steps": 32, "policy_kwargs": {"net_arch": [16]}}
 PG_KWARGS = {"PPO": {**SMALL_PG, "batch_size": 32}, "A2C": SMALL_PG}
 
 
-def _dqn(**kwargs: Any) -> SB3Agent:
-    return SB3Agent("DQN", algo_kwargs={**SMALL_DQN, **kwargs.pop("algo_kwargs", {})}, **kwargs)
+def _dqn(**kwargs: Any) -> DQNAgent:
+    return DQNAgent("DQN", algo_kwargs={**SMALL_DQN, **kwargs.pop("algo_kwargs", {})}, **kwargs)
 
 
 def _obs_batch(n: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -79,14 +79,14 @@ class _Recorder:
 )
 def test_bad_construction_names_the_field(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        SB3Agent(**kwargs)
+        DQNAgent(**kwargs)
 
 
 def test_algorithm_without_discrete_actions_fails_at_construction() -> None:
     with pytest.raises(ValueError, match="SAC cannot act in a Discrete action space"):
-        SB3Agent(SAC)
+        DQNAgent(SAC)
     with pytest.raises(ValueError, match="SAC cannot be used with action space Discrete"):
-        SB3Agent("stable_baselines3:SAC", n_actions=3, n_features=2)
+        DQNAgent("stable_baselines3:SAC", n_actions=3, n_features=2)
 
 
 def test_env_with_wrong_spaces_is_rejected() -> None:
@@ -191,7 +191,7 @@ def test_same_seed_same_run() -> None:
 
 @pytest.mark.parametrize("algo", ["PPO", "A2C"])
 def test_on_policy_learn_and_propensities(algo: str) -> None:
-    agent = SB3Agent(algo, algo_kwargs=PG_KWARGS[algo], seed=0)
+    agent = ActorCriticAgent(algo, algo_kwargs=PG_KWARGS[algo], seed=0)
     rec = _Recorder()
     summary = agent.learn(ToyAdEnv(K, D), 64, rec)
     assert summary.steps == 64
@@ -231,7 +231,7 @@ def test_sb3_logs_go_to_the_given_logger() -> None:
     agent.set_logger(configure_sb3_logger(writer))  # type: ignore[arg-type]
     agent.learn(ToyAdEnv(K, D, horizon=20), 100)
     keys = set().union(*(m for m, _ in writer.logged))
-    assert {"rollout/exploration_rate", "time/fps", "train/loss"} <= keys
+    assert {"rollout/exploration_rate", "time/fps", "train/loss", "train/q_mean"} <= keys
     assert writer.logged[-1][1] <= 100
 
 
@@ -239,13 +239,13 @@ def test_sb3_logs_go_to_the_given_logger() -> None:
 
 
 @pytest.fixture(scope="module")
-def trained_dqn() -> SB3Agent:
+def trained_dqn() -> DQNAgent:
     agent = _dqn(seed=0)
     agent.learn(ToyAdEnv(K, D), 300)
     return agent
 
 
-def test_export_q_values_equal_sb3(trained_dqn: SB3Agent) -> None:
+def test_export_q_values_equal_sb3(trained_dqn: DQNAgent) -> None:
     policy = trained_dqn.export()
     assert isinstance(policy, QNetworkPolicy)
     x, masks = _obs_batch(64)
@@ -260,7 +260,7 @@ def test_export_q_values_equal_sb3(trained_dqn: SB3Agent) -> None:
     )
 
 
-def test_act_respects_masks_with_epsilon_greedy_propensity(trained_dqn: SB3Agent) -> None:
+def test_act_respects_masks_with_epsilon_greedy_propensity(trained_dqn: DQNAgent) -> None:
     x, masks = _obs_batch(200, seed=3)
     actions, props = trained_dqn.act_batch(x, masks)
     rows = np.arange(len(x))
@@ -289,7 +289,7 @@ def test_act_epsilon_override() -> None:
 
 @pytest.mark.parametrize("algo", ["PPO", "A2C"])
 def test_actor_export_matches_sb3_distribution(algo: str) -> None:
-    agent = SB3Agent(algo, algo_kwargs=PG_KWARGS[algo], seed=1)
+    agent = ActorCriticAgent(algo, algo_kwargs=PG_KWARGS[algo], seed=1)
     agent.learn(ToyAdEnv(K, D), 64)
     policy = agent.export()
     assert isinstance(policy, ActorPolicy)
@@ -309,7 +309,7 @@ def test_actor_export_matches_sb3_distribution(algo: str) -> None:
 
 
 def test_exported_policy_saves_and_loads_without_the_agent(
-    trained_dqn: SB3Agent, tmp_path: Path
+    trained_dqn: DQNAgent, tmp_path: Path
 ) -> None:
     policy = trained_dqn.export()
     policy.save(tmp_path)
@@ -323,14 +323,14 @@ def test_exported_policy_saves_and_loads_without_the_agent(
 # --- persistence and offline updates --------------------------------------------------
 
 
-def test_save_load_round_trip(trained_dqn: SB3Agent, tmp_path: Path) -> None:
+def test_save_load_round_trip(trained_dqn: DQNAgent, tmp_path: Path) -> None:
     path = trained_dqn.save(tmp_path / "agent")
     assert (path / "model.zip").is_file()
     manifest = json.loads((path / "agent.json").read_text())
-    assert manifest["class"] == "SB3Agent"
+    assert manifest["class"] == "DQNAgent"
     assert manifest["config"]["algo"] == "DQN"
     assert manifest["config"]["algo_kwargs"]["policy_kwargs"] == {"net_arch": [16, 16]}
-    loaded = SB3Agent.load(path)
+    loaded = DQNAgent.load(path)
     x, _ = _obs_batch()
     np.testing.assert_array_equal(loaded.scores(x), trained_dqn.scores(x))
     assert loaded.n_updates == trained_dqn.n_updates
@@ -339,17 +339,17 @@ def test_save_load_round_trip(trained_dqn: SB3Agent, tmp_path: Path) -> None:
     assert summary.steps == 20
 
 
-def test_load_errors_name_the_file(trained_dqn: SB3Agent, tmp_path: Path) -> None:
+def test_load_errors_name_the_file(trained_dqn: DQNAgent, tmp_path: Path) -> None:
     from alpharl.policy import ArtifactError
 
     path = trained_dqn.save(tmp_path / "a")
     (path / "model.zip").unlink()
     with pytest.raises(ArtifactError, match=r"model\.zip: file not found"):
-        SB3Agent.load(path)
+        DQNAgent.load(path)
 
 
 def test_config_with_classes_round_trips() -> None:
-    agent = SB3Agent(
+    agent = ActorCriticAgent(
         "PPO",
         algo_kwargs={
             "n_steps": 16,
@@ -361,7 +361,7 @@ def test_config_with_classes_round_trips() -> None:
     )
     config = agent.config()
     assert config["algo_kwargs"]["policy_kwargs"]["activation_fn"] == "relu"
-    rebuilt = SB3Agent(**config)
+    rebuilt = ActorCriticAgent(**config)
     assert rebuilt.export().activation == "relu"
 
 
@@ -381,12 +381,12 @@ def test_offline_update_moves_q_toward_logged_rewards() -> None:
     assert np.abs(q[:, 1:]).mean() < 0.3
     agent.update(x[0], 0, 1.0)
     assert agent.n_updates == 601
-    with pytest.raises(ValueError, match="actions: must be ints"):
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 4\)"):
         agent.update_batch(x[:2], np.array([0, K + 1]), np.zeros(2))
 
 
 def test_on_policy_update_is_refused() -> None:
-    agent = SB3Agent("PPO", algo_kwargs=PG_KWARGS["PPO"], n_actions=3, n_features=2)
+    agent = ActorCriticAgent("PPO", algo_kwargs=PG_KWARGS["PPO"], n_actions=3, n_features=2)
     with pytest.raises(TypeError, match="on-policy"):
         agent.update(np.zeros(2, dtype=np.float32), 0, 1.0)
 

@@ -12,15 +12,14 @@ import pytest
 import torch
 
 from alpharl.policy import ArtifactError, load_policy
-from alpharl.policy.qnetwork import (
-    ActorPolicy,
-    QNetworkPolicy,
+from alpharl.policy.qnetwork import ActorPolicy, QNetworkPolicy, activation_name, build_mlp
+from alpharl.policy.rules import (
+    EpsilonGreedyRule,
+    GreedyRule,
     SoftmaxRule,
-    activation_name,
-    build_mlp,
+    UCBRule,
     masked_softmax,
 )
-from alpharl.policy.rules import EpsilonGreedyRule, GreedyRule, UCBRule
 
 SIZES = (6, 16, 16, 5)
 

@@ -52,9 +52,9 @@ def test_writer_cleans_bad_keys(tracker: Tracker, client: Any) -> None:
 def test_sb3_agent_logs_reach_mlflow(tracker: Tracker, client: Any) -> None:
     import gymnasium as gym
 
-    from agents.sb3 import SB3Agent
+    from agents.sb3 import DQNAgent
 
-    agent = SB3Agent(
+    agent = DQNAgent(
         "DQN",
         algo_kwargs={"learning_starts": 20, "buffer_size": 500, "train_freq": 4},
         mask_strategy="ignore",

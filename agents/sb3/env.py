@@ -1,4 +1,4 @@
-"""What `agents.sb3.SB3Agent` puts around an environment: the eligibility wrapper.
+"""What `agents.sb3.SB3Agent` puts around a single environment: the eligibility wrapper.
 
 SB3's algorithms ignore ``info["action_mask"]``. Under the ``"no_ad"`` mask strategy the
 agent wraps the environment in `EligibleActionWrapper`, which executes "no ad" (the last
@@ -71,14 +71,15 @@ def fold_ineligible(probs: np.ndarray, mask: np.ndarray | None, fallback: int) -
     """Probability of each action being *executed*: ineligible mass moves to ``fallback``.
 
     Args:
-        probs: The algorithm's distribution over all actions, ``(n_actions,)``.
-        mask: Eligibility ``(n_actions,)``, or None (all eligible: ``probs`` unchanged).
+        probs: The algorithm's distribution over all actions, ``(n_actions,)`` or one row
+            per sub-env ``(n, n_actions)``.
+        mask: Eligibility of the same shape, or None (all eligible: ``probs`` unchanged).
         fallback: The action executed instead of an ineligible one.
     """
     if mask is None:
         return probs
     out = np.where(mask, probs, 0.0)
-    out[fallback] += probs[~mask].sum()
+    out[..., fallback] += np.where(mask, 0.0, probs).sum(axis=-1)
     return out
 
 

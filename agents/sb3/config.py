@@ -1,4 +1,4 @@
-"""`SB3Agent`'s plain-config side: algorithm lookup and its keyword arguments.
+"""The SB3 agents' plain-config side: algorithm lookup and its keyword arguments.
 
 Configs name algorithms (``"DQN"`` or ``"module:Class"``), activations (``"relu"``) and
 classes (``"module:Class"`` for any ``*_class`` argument) as strings; this module turns
@@ -14,17 +14,25 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from stable_baselines3 import A2C, DQN, PPO
+import stable_baselines3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
 from alpharl.policy.qnetwork import ACTIVATIONS, activation_name
 
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"DQN": DQN, "PPO": PPO, "A2C": A2C}
-"""Algorithms by name; any other `BaseAlgorithm` subclass may be given as a class or path."""
+ALGORITHMS: tuple[str, ...] = tuple(
+    sorted(
+        name
+        for name in stable_baselines3.__all__
+        if isinstance(getattr(stable_baselines3, name), type)
+        and issubclass(getattr(stable_baselines3, name), BaseAlgorithm)
+    )
+)
+"""Algorithms by name: those `stable_baselines3` exports (its namespace is the lookup, no
+table of ours); any other `BaseAlgorithm` subclass may be given as a class or path."""
 
 RESERVED_KWARGS = ("policy", "env", "seed", "device", "verbose", "_init_setup_model")
-"""Algorithm arguments `SB3Agent` sets itself."""
+"""Algorithm arguments the agents set themselves."""
 
 
 def import_class(field: str, path: str) -> type:
@@ -42,9 +50,10 @@ def import_class(field: str, path: str) -> type:
 def resolve_algorithm(algo: str | type[BaseAlgorithm]) -> type[BaseAlgorithm]:
     """An algorithm class from a name in `ALGORITHMS`, a ``module:Class`` path, or a class."""
     if isinstance(algo, str) and algo in ALGORITHMS:
-        return ALGORITHMS[algo]
+        cls: Any = getattr(stable_baselines3, algo)
+        return cls
     if isinstance(algo, str) and (":" in algo or "." in algo):
-        cls: Any = import_class("algo", algo)
+        cls = import_class("algo", algo)
     elif isinstance(algo, type):
         cls = algo
     else:
@@ -58,9 +67,8 @@ def resolve_algorithm(algo: str | type[BaseAlgorithm]) -> type[BaseAlgorithm]:
 
 def algorithm_name(cls: type[BaseAlgorithm]) -> str:
     """The name `resolve_algorithm` maps back to ``cls``."""
-    for name, known in ALGORITHMS.items():
-        if cls is known:
-            return name
+    if cls.__name__ in ALGORITHMS and getattr(stable_baselines3, cls.__name__) is cls:
+        return cls.__name__
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
