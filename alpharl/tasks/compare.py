@@ -154,8 +154,22 @@ def _group_node(group: str, name: str, field: str) -> DictConfig:
 
 
 def agent_config(name: str) -> DictConfig:
-    """The ``configs/agent/<name>.yaml`` node."""
-    return _group_node("agent", name, "agents")
+    """The ``agent`` node that ``agent=<name>`` composes (defaults lists included, so a
+    paced agent config such as ``linucb_dual`` carries its ``pacing``)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from alpharl.config import register_schemas
+
+    _group_node("agent", name, "agents")  # a clear error for an unknown name
+    register_schemas()
+    if GlobalHydra.instance().is_initialized():  # inside `alpharl compare`
+        node = compose("train", overrides=[f"agent={name}"]).agent
+    else:
+        with initialize_config_dir(str(config_dir()), version_base="1.3"):
+            node = compose("train", overrides=[f"agent={name}"]).agent
+    assert isinstance(node, DictConfig)
+    return node
 
 
 def agent_and_pacing(name: str) -> tuple[DictConfig, DictConfig | None]:
@@ -165,7 +179,10 @@ def agent_and_pacing(name: str) -> tuple[DictConfig, DictConfig | None]:
     if not pacing:
         return agent_config(agent), None
     node = _group_node("pacing", pacing, "agents")
-    return agent_config(agent), (node if "_target_" in node else None)
+    base = agent_config(agent)
+    if base.get("pacing") and "_target_" in node:
+        raise ConfigError(f"agents: {name!r}: agent config {agent!r} already paces; drop +{pacing}")
+    return base, (node if "_target_" in node else None)
 
 
 def compare_seeds(cfg: DictConfig) -> list[int]:
@@ -246,7 +263,7 @@ def _train_seeds(
     assert isinstance(base, dict)
     base.pop("agents")
     base.pop("seeds", None)
-    if pacing is None and cfg.get("pacing"):
+    if pacing is None and cfg.get("pacing") and not agent.get("pacing"):
         target = resolve_target(str(agent._target_))
         pacing = cfg.pacing if "pacing" in inspect.signature(target).parameters else None
     base["pacing"] = None

@@ -109,12 +109,29 @@ def test_compare_over_seeds_equals_the_single_seed_runs(compose_task, tmp_path) 
     frame = runs_frame(
         "alpharl", runs_dir=str(tmp_path / "runs"), parent_run_id=result.parent_run_id
     )
-    labels = ["LinUCB", "LinUCB", "OracleAgent", "PacedOracleAgent", "RandomAgent"]
+    labels = ["LinUCB", "LinUCB+dual", "OracleAgent", "PacedOracleAgent", "RandomAgent"]
     assert sorted(frame["tags.agent"]) == sorted(labels * 2)
-    vectorized = frame.loc[frame["tags.agent"] == "LinUCB", "tags.alpharl.vectorized"]
+    vectorized = frame.set_index("tags.agent")["tags.alpharl.vectorized"].fillna("no")
     # LinUCB's two seeds shared one vector env; LinUCB + dual pacing ran seed by seed.
-    assert sorted(vectorized.fillna("no")) == ["2", "2", "no", "no"]
+    assert sorted(vectorized["LinUCB"]) == ["2", "2"]
+    assert sorted(vectorized["LinUCB+dual"]) == ["no", "no"]
     assert set(frame["parent_run_id"]) == {result.parent_run_id}
+
+
+def test_compare_takes_composed_paced_agent_configs(compose_task) -> None:
+    from alpharl.tasks.compare import agent_and_pacing
+
+    agent, pacing = agent_and_pacing("linucb_dual")  # a defaults list: linucb + pacing dual
+    assert agent._target_ == "agents.bandits.LinUCB"
+    assert agent.pacing._target_ == "agents.pacing.DualPacing"
+    assert pacing is None
+    agent, pacing = agent_and_pacing("thompson+throttle")
+    assert pacing is not None
+    assert pacing._target_ == "agents.pacing.ThrottlePacing"
+    with pytest.raises(ConfigError, match="already paces"):
+        agent_and_pacing("linucb_dual+dual")
+    with pytest.raises(ConfigError, match="nope"):
+        agent_and_pacing("linucb+nope")
 
 
 @pytest.mark.parametrize("seeds", ["[]", "[1,1]"])
