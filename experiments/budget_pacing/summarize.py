@@ -1,6 +1,6 @@
 """Summarise `run.py`'s CSVs: one Markdown table per metric, agents x budget fractions.
 
-    python experiments/budget_pacing/summarize.py experiments/budget_pacing/results*.csv
+    python experiments/budget_pacing/summarize.py results.csv results_dqn.csv  # one grid
 
 Each cell is the mean over seeds with its 95% Student-t half-width (``±``) and the number
 of seeds. The "hindsight bound" row is, per seed, the mean of the bound over every
