@@ -137,11 +137,13 @@ class TuneTaskConfig(TrainTaskConfig):
 class CompareTaskConfig(TrainTaskConfig):
     """Schema of ``configs/compare.yaml``: the train schema plus the agents and seeds.
 
-    ``seeds`` null means ``[seed]``.
+    ``seeds`` null means ``[seed]``; ``vectorize`` runs all seeds of a batchable agent
+    (LinUCB, linear Thompson sampling) in one vector env.
     """
 
     agents: list[str] = field(default_factory=list)
     seeds: list[int] | None = None
+    vectorize: bool = False
 
 
 @dataclass

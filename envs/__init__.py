@@ -2,7 +2,12 @@
 
 ``gymnasium.make("alpharl/AdDelivery-v0")`` replays the default synthetic stream;
 ``gymnasium.make("alpharl/AdDelivery-v0", posts=envs.tweets_posts())`` the shipped
-tweets. Registration is idempotent: importing again (or reloading) registers nothing new.
+tweets. ``gymnasium.make_vec("alpharl/AdDelivery-v0", num_envs=N,
+vectorization_mode="vector_entry_point")`` builds the native `AdDeliveryVectorEnv` (N
+campaigns stepped with numpy, sub-env i equal to the single env seeded ``seed + i``); as
+the id has a vector entry point, ``make_vec`` picks it when no mode is given, and
+``vectorization_mode="sync"`` still gives a ``SyncVectorEnv``. Registration is
+idempotent: importing again (or reloading) registers nothing new.
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             last[u] = i
         self._prev, self._decay = prev, np.asarray(decay)
         self._best0 = np.asarray(env._best0, dtype=np.int64).reshape(-1)
-        self._decision0 = np.ascontiguousarray(env._decision0.reshape(env.n_posts, -1))
+        self._probs0 = np.ascontiguousarray(env._decision0[:, 0])
+        self._expected0 = np.ascontiguousarray(env._decision0[:, 1])
         self._logits = np.ascontiguousarray(env._logits_full[:, :k])
         self._level_masks = np.stack(env._level_masks)
         self._sorted_costs = np.asarray(env._sorted_costs)
@@ -198,9 +199,8 @@ class AdDeliveryVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             obs[:, c] = self._budget_left / e.budget
             obs[:, c + 1] = (self._length - self._t) / self._length
         lvl = self._lvl
-        decision = self._decision0.take(posts, axis=0)
-        probs = np.ascontiguousarray(decision[:, : k + 1])
-        expected = np.ascontiguousarray(decision[:, k + 1 :])
+        probs = self._probs0.take(posts, axis=0)
+        expected = self._expected0.take(posts, axis=0)
         mask = self._level_masks.take(lvl, axis=0)
         best = self._best0.take(posts * (k + 1) + lvl)
         hot = np.flatnonzero(active)

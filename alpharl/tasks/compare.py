@@ -17,6 +17,7 @@ seeds with its 95% Student-t interval (``± half-width``).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -25,7 +26,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from alpharl.config import ConfigError, check_targets, config_dir
+from alpharl.config import ConfigError, check_targets, config_dir, resolve_target
+from alpharl.tasks.compare_vector import batchable, train_batched
 from alpharl.tasks.metrics import Interval, RunMetrics, t_interval
 
 log = logging.getLogger(__name__)
@@ -141,15 +143,46 @@ def _pct(x: float) -> str:
     return f"{x:.0%}" if math.isfinite(x) else "-"
 
 
-def agent_config(name: str) -> DictConfig:
-    """The ``configs/agent/<name>.yaml`` node."""
-    path = config_dir() / "agent" / f"{name}.yaml"
+def _group_node(group: str, name: str, field: str) -> DictConfig:
+    path = config_dir() / group / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise ConfigError(f"agents: no agent config {name!r}; known: {known}")
+        raise ConfigError(f"{field}: no {group} config {name!r}; known: {known}")
     node = OmegaConf.load(path)
     assert isinstance(node, DictConfig)
     return node
+
+
+def agent_config(name: str) -> DictConfig:
+    """The ``agent`` node that ``agent=<name>`` composes (defaults lists included, so a
+    paced agent config such as ``linucb_dual`` carries its ``pacing``)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from alpharl.config import register_schemas
+
+    _group_node("agent", name, "agents")  # a clear error for an unknown name
+    register_schemas()
+    if GlobalHydra.instance().is_initialized():  # inside `alpharl compare`
+        node = compose("train", overrides=[f"agent={name}"]).agent
+    else:
+        with initialize_config_dir(str(config_dir()), version_base="1.3"):
+            node = compose("train", overrides=[f"agent={name}"]).agent
+    assert isinstance(node, DictConfig)
+    return node
+
+
+def agent_and_pacing(name: str) -> tuple[DictConfig, DictConfig | None]:
+    """The agent node of ``name`` and its pacing node: ``linucb+dual`` is ``agent=linucb
+    pacing=dual``; a name without ``+`` has no pacing of its own."""
+    agent, _, pacing = name.partition("+")
+    if not pacing:
+        return agent_config(agent), None
+    node = _group_node("pacing", pacing, "agents")
+    base = agent_config(agent)
+    if base.get("pacing") and "_target_" in node:
+        raise ConfigError(f"agents: {name!r}: agent config {agent!r} already paces; drop +{pacing}")
+    return base, (node if "_target_" in node else None)
 
 
 def compare_seeds(cfg: DictConfig) -> list[int]:
@@ -175,10 +208,10 @@ def compare(cfg: DictConfig) -> Comparison:
     if len(set(names)) != len(names):
         raise ConfigError(f"agents: names repeat ({names})")
     seeds = compare_seeds(cfg)
-    agents = {name: agent_config(name) for name in names}  # fail before any training
-    for name, node in agents.items():
-        check_targets(OmegaConf.create({"agent": node}))
-        log.debug("agent %s: %s", name, node._target_)
+    agents = {name: agent_and_pacing(name) for name in names}  # fail before any training
+    for name, (node, pacing) in agents.items():
+        check_targets(OmegaConf.create({"agent": node, "pacing": pacing}))
+        log.debug("agent %s: %s (pacing %s)", name, node._target_, pacing)
     store = resolve_store(runs_dir=cfg.paths.runs_dir, tracking_uri=cfg.tracking.uri)
     tracker = Tracker(store, flush_every=int(cfg.tracking.flush_every))
     start = time.perf_counter()
@@ -194,14 +227,15 @@ def compare(cfg: DictConfig) -> Comparison:
         },
         seed=seeds[0],
     ) as parent:
-        rows = [_train_seeds(cfg, name, agents[name], seeds, parent.run_id) for name in names]
+        rows = [_train_seeds(cfg, name, *agents[name], seeds, parent.run_id) for name in names]
         for row in rows:
+            key_name = row.agent.replace("+", "-")  # MLflow keys take no '+'
             summary: dict[str, float] = {}
             for key in row.runs[0].as_dict():
                 x = row.interval(key)
                 if math.isfinite(x.mean):
-                    summary[f"{row.agent}_{key}"] = x.mean
-                    summary[f"{row.agent}_{key}_ci95"] = x.half_width
+                    summary[f"{key_name}_{key}"] = x.mean
+                    summary[f"{key_name}_{key}_ci95"] = x.half_width
             parent.log_metrics(summary, step=row.runs[0].steps)
         seconds = time.perf_counter() - start
         ui = ui_command(cfg.paths.runs_dir, cfg.tracking.uri)
@@ -211,20 +245,43 @@ def compare(cfg: DictConfig) -> Comparison:
 
 
 def _train_seeds(
-    cfg: DictConfig, name: str, agent: DictConfig, seeds: list[int], parent_run_id: str
+    cfg: DictConfig,
+    name: str,
+    agent: DictConfig,
+    pacing: DictConfig | None,
+    seeds: list[int],
+    parent_run_id: str,
 ) -> CompareRow:
-    """Train ``agent`` once per seed (each run equal to ``alpharl train`` with that seed)."""
+    """Train ``agent`` once per seed (each run equal to ``alpharl train`` with that seed).
+
+    The agent's own pacing (``linucb+dual``) wins; otherwise ``cfg.pacing`` paces the
+    agents that take a pacing part and leaves the others (oracles, DQN) as they are.
+    """
     from alpharl.tasks.train import train
 
     base = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(base, dict)
     base.pop("agents")
     base.pop("seeds", None)
+    if pacing is None and cfg.get("pacing") and not agent.get("pacing"):
+        target = resolve_target(str(agent._target_))
+        pacing = cfg.pacing if "pacing" in inspect.signature(target).parameters else None
+    base["pacing"] = None
     row = CompareRow(name, [], [], [], [])
+    if cfg.get("vectorize", False) and len(seeds) > 1 and batchable(cfg, agent, pacing):
+        single = OmegaConf.create(base)
+        assert isinstance(single, DictConfig)
+        runs, ids, versions = train_batched(single, name, agent, seeds, parent_run_id)
+        return CompareRow(name, list(seeds), runs, ids, versions)
     for seed in seeds:
         child = OmegaConf.merge(
             OmegaConf.create(base),
-            {"agent": agent, "seed": seed, "tracking": {"run_name": f"{name}-seed{seed}"}},
+            {
+                "agent": agent,
+                "pacing": pacing,
+                "seed": seed,
+                "tracking": {"run_name": f"{name}-seed{seed}"},
+            },
         )
         assert isinstance(child, DictConfig)
         metrics, result = train(child, parent_run_id=parent_run_id)

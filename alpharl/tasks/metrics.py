@@ -218,18 +218,23 @@ class StepMetrics:
         self.episode_steps.append(hi - lo)
         self.episode_budget_used.append(spent / budget if budget > 0 else NAN)
         self.episode_out_step.append(out)
-        if self.writer is not None:
-            row = {
-                "episode_reward": reward,
-                "hindsight_bound": bound,
-                "episode_bound_regret": bound - reward,
-                "episode_budget_used": self.episode_budget_used[-1],
-                "episode_budget_out_step": out,
-            }
-            self.writer.log({k: v for k, v in row.items() if math.isfinite(v)}, step=hi)
+        self._log_episode(len(self.episode_steps) - 1, hi)
 
-    def _log_window(self) -> None:
-        lo, hi = self._logged, self.n
+    def _log_episode(self, j: int, step: int) -> None:
+        if self.writer is None:
+            return
+        reward, bound = self.episode_reward[j], self.episode_bound[j]
+        row = {
+            "episode_reward": reward,
+            "hindsight_bound": bound,
+            "episode_bound_regret": bound - reward,
+            "episode_budget_used": self.episode_budget_used[j],
+            "episode_budget_out_step": self.episode_out_step[j],
+        }
+        self.writer.log({k: v for k, v in row.items() if math.isfinite(v)}, step=step)
+
+    def _log_window(self, end: int | None = None) -> None:
+        lo, hi = self._logged, self.n if end is None else end
         self._logged = hi
         if self.writer is None or hi <= lo:
             return
@@ -248,14 +253,29 @@ class StepMetrics:
             step=hi,
         )
 
-    def finish(self, episodes: int | None = None) -> RunMetrics:
+    def replay(self, episodes: int | None, seconds: float) -> RunMetrics:
+        """Log everything recorded so far to ``self.writer`` (set after recording), then
+        summarise as `finish` does, with the learn loop's time ``seconds``.
+
+        For runs recorded without a writer, such as the seeds of one vector env: the
+        writer gets the same windows and episode rows as if it had been there live.
+        """
+        self._logged = 0
+        for j, end in enumerate(np.cumsum(self.episode_steps)):
+            self._log_episode(j, int(end))
+        for end in range(self.log_every, self.n + 1, self.log_every):
+            self._log_window(end)
+        return self.finish(episodes, seconds=seconds)
+
+    def finish(self, episodes: int | None = None, seconds: float | None = None) -> RunMetrics:
         """Flush the last window and summarise.
 
         Args:
             episodes: Episodes the learn loop ended (from its summary); default: the
                 episode ends this callback saw.
+            seconds: The learn loop's time (default: since this object was built).
         """
-        self._elapsed = time.perf_counter() - self._t0
+        self._elapsed = time.perf_counter() - self._t0 if seconds is None else seconds
         self._log_window()
         n = self.n
         shown = int(self.shown[:n].sum())
@@ -340,3 +360,70 @@ class StepMetrics:
             "plots/regret.png": regret,
             "plots/episodes.png": episodes,
         }
+
+
+class VectorStepMetrics:
+    """One `StepMetrics` per sub-env of a vector learn loop, recorded with array writes.
+
+    A callback of `agents.bandits.batched.BatchedLinearBandit.learn`: each vector step
+    writes the active sub-envs' rewards, clicks, impressions, costs and myopic regrets
+    into ``(N, steps)`` arrays that the per-seed recorders view, and closes the episode
+    of each sub-env whose episode ended, exactly as that seed's `StepMetrics` would have
+    in a single-env loop. Recorders have no writer: `StepMetrics.replay` logs them later.
+
+    Args:
+        n: Sub-envs (seeds). steps: Steps per seed. no_ad_action: "No ad" index.
+        log_every: Window length for the later replay.
+    """
+
+    def __init__(self, n: int, steps: int, no_ad_action: int, log_every: int = 50) -> None:
+        self.recorders = [StepMetrics(steps, no_ad_action, None, log_every) for _ in range(n)]
+        self.no_ad_action = no_ad_action
+        self.pos = np.zeros(n, dtype=np.int64)
+        names = ("reward", "clicked", "shown", "cost", "myopic_regret")
+        self.arrays = {k: np.stack([getattr(r, k) for r in self.recorders]) for k in names}
+        for i, r in enumerate(self.recorders):  # each recorder views its row
+            for k, a in self.arrays.items():
+                setattr(r, k, a[i])
+
+    def __call__(self, step: Any) -> bool:
+        """Record one `agents.bandits.batched.VectorStepRecord`."""
+        rows = np.flatnonzero(step.active)
+        if rows.size == 0:
+            return True
+        cols = self.pos[rows]
+        infos = step.infos
+        a = self.arrays
+        a["reward"][rows, cols] = np.asarray(step.rewards, dtype=float)[rows]
+        a["shown"][rows, cols] = np.asarray(step.actions)[rows] != self.no_ad_action
+        for key, name in (("clicked", "clicked"), ("cost", "cost")):
+            if key in infos:
+                a[name][rows, cols] = np.asarray(infos[key])[rows]
+        key = "myopic_regret" if "myopic_regret" in infos else "regret"
+        if key in infos:
+            a["myopic_regret"][rows, cols] = np.asarray(infos[key], dtype=float)[rows]
+        self.pos[rows] += 1
+        done = (np.asarray(step.terminated) | np.asarray(step.truncated))[rows]
+        for i in rows[done]:
+            r = self.recorders[i]
+            r.n = int(self.pos[i])
+            r._end_episode(_sub_info(infos, int(i)))
+        return True
+
+    def finish(self) -> list[StepMetrics]:
+        """The per-seed recorders, filled up to the steps each took (log them by `replay`)."""
+        for r, p in zip(self.recorders, self.pos, strict=True):
+            r.n = int(p)
+        return self.recorders
+
+
+def _sub_info(infos: Mapping[str, Any], i: int) -> dict[str, Any]:
+    """Sub-env ``i``'s ``info`` from Gymnasium's vector infos (keys it has, per ``_key``)."""
+    out = {}
+    for k, v in infos.items():
+        if k.startswith("_"):
+            continue
+        mask = infos.get(f"_{k}")
+        if mask is None or mask[i]:
+            out[k] = v[i]
+    return out

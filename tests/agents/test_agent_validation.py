@@ -44,7 +44,12 @@ from alpharl.policy import ThompsonRule
             ValueError,
             r"TabularBandit supports exploration rules \['greedy', 'epsilon_greedy', 'ucb'\]",
         ),
-        (lambda: LinearBandit(5, 3, {"name": "softmax"}), ValueError, "unknown decision rule"),
+        (lambda: LinearBandit(5, 3, {"name": "softmaxx"}), ValueError, "unknown decision rule"),
+        (
+            lambda: LinearBandit(5, 3, {"name": "softmax"}),
+            ValueError,
+            r"LinearBandit supports exploration rules \['greedy'",
+        ),
         (
             lambda: LinearBandit(5, 3, {"name": "ucb", "alpa": 1.0}),
             ValueError,

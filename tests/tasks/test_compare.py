@@ -77,8 +77,9 @@ def test_t_interval_is_the_student_t_interval() -> None:
 
 
 def test_compare_over_seeds_equals_the_single_seed_runs(compose_task, tmp_path) -> None:
-    common = ["steps=500", "env.horizon=250"]
-    cfg = compose_task("compare", ["agents=[random,oracle,linucb]", "seeds=[0,3]", *common])
+    common = ["steps=500", "env.horizon=250", "env.budget=1"]  # the budget binds
+    agents = "agents=[random,oracle,paced_oracle,linucb,linucb+dual]"
+    cfg = compose_task("compare", [agents, "seeds=[0,3]", "vectorize=true", *common])
     result = compare(cfg)
     linucb = result.row("linucb")
     assert linucb.seeds == [0, 3]
@@ -91,7 +92,15 @@ def test_compare_over_seeds_equals_the_single_seed_runs(compose_task, tmp_path) 
     assert linucb.runs[0].as_dict()["mean_reward"] != got["mean_reward"]  # seeds differ
     assert result.row("oracle").metrics.myopic_regret == pytest.approx(0.0, abs=1e-9)
     assert result.row("random").metrics.myopic_regret > 0.0
+    bound = result.bound()
+    for name in ("oracle", "paced_oracle", "linucb+dual"):
+        assert result.row(name).interval("episode_reward").mean < bound.mean, name
+    paced = result.row("paced_oracle").interval("episode_reward").mean
+    assert paced > result.row("oracle").interval("episode_reward").mean
     table = result.render()
+    assert table.splitlines()[2].startswith("hindsight bound")
+    assert "paced oracle" in table
+    assert "linucb+dual" in table
     assert "greedy oracle" in table
     assert "random" in table
     assert "±" in table
@@ -100,8 +109,29 @@ def test_compare_over_seeds_equals_the_single_seed_runs(compose_task, tmp_path) 
     frame = runs_frame(
         "alpharl", runs_dir=str(tmp_path / "runs"), parent_run_id=result.parent_run_id
     )
-    assert sorted(frame["tags.agent"]) == sorted(["LinUCB", "OracleAgent", "RandomAgent"] * 2)
+    labels = ["LinUCB", "LinUCB+dual", "OracleAgent", "PacedOracleAgent", "RandomAgent"]
+    assert sorted(frame["tags.agent"]) == sorted(labels * 2)
+    vectorized = frame.set_index("tags.agent")["tags.alpharl.vectorized"].fillna("no")
+    # LinUCB's two seeds shared one vector env; LinUCB + dual pacing ran seed by seed.
+    assert sorted(vectorized["LinUCB"]) == ["2", "2"]
+    assert sorted(vectorized["LinUCB+dual"]) == ["no", "no"]
     assert set(frame["parent_run_id"]) == {result.parent_run_id}
+
+
+def test_compare_takes_composed_paced_agent_configs(compose_task) -> None:
+    from alpharl.tasks.compare import agent_and_pacing
+
+    agent, pacing = agent_and_pacing("linucb_dual")  # a defaults list: linucb + pacing dual
+    assert agent._target_ == "agents.bandits.LinUCB"
+    assert agent.pacing._target_ == "agents.pacing.DualPacing"
+    assert pacing is None
+    agent, pacing = agent_and_pacing("thompson+throttle")
+    assert pacing is not None
+    assert pacing._target_ == "agents.pacing.ThrottlePacing"
+    with pytest.raises(ConfigError, match="already paces"):
+        agent_and_pacing("linucb_dual+dual")
+    with pytest.raises(ConfigError, match="nope"):
+        agent_and_pacing("linucb+nope")
 
 
 @pytest.mark.parametrize("seeds", ["[]", "[1,1]"])
@@ -117,3 +147,29 @@ def test_compare_refuses_an_unknown_agent_before_training(compose_task, tmp_path
     with pytest.raises(ValueError, match="nope"):
         compare(cfg)
     assert not (tmp_path / "runs" / "mlflow.db").exists()
+
+
+def test_vector_step_metrics_equal_each_seeds_single_env_metrics(compose_task) -> None:
+    from agents.bandits.batched import BatchedLinUCB
+    from alpharl.tasks.compare_vector import build_vector_env
+    from alpharl.tasks.data import enriched_stream
+    from alpharl.tasks.metrics import VectorStepMetrics
+    from alpharl.tasks.train import build_agent, build_env
+
+    seeds, steps = [4, 9], 700
+    cfg = compose_task("train", ["agent=linucb", "env.horizon=200", "env.budget=1"])
+    table = enriched_stream(cfg).table
+    env = build_vector_env(cfg, table, len(seeds))
+    k, d = int(env.single_action_space.n), int(env.single_observation_space.shape[0])
+    recording = VectorStepMetrics(len(seeds), steps, k - 1, log_every=50)
+    BatchedLinUCB(len(seeds), k, d, seeds=seeds).learn(env, steps, callback=recording)
+    for seed, got in zip(seeds, recording.finish(), strict=True):
+        cfg.seed = seed
+        single = build_env(cfg, table)
+        want = StepMetrics(steps, k - 1)
+        build_agent(cfg, single).learn(single, steps, callback=want)
+        assert len(want.episode_steps) >= 3  # several episode ends, some by budget
+        assert got.episode_steps == want.episode_steps
+        a, b = got.finish().as_dict(), want.finish().as_dict()
+        a.pop("steps_per_s"), b.pop("steps_per_s")
+        assert a == pytest.approx(b, nan_ok=True)
