@@ -4,13 +4,14 @@ The enrichment pipeline and the enriched-stream cache work on whole tables. Thes
 functions build them column by column (no per-row dicts), and read a source through its
 columnar path where it has one: a `ReplayStream` hands over its validated records
 (`ReplayStream.read`) without building a `Post` per record; any other `StreamSource` is
-iterated once.
+iterated once, and a post it yields that Arrow cannot store (a lone surrogate, a NUL, no
+visible text) goes to its dead-letter file instead of failing the batch.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,9 +19,10 @@ import numpy as np
 import pyarrow as pa
 
 from alpharl.schema import POST_SCHEMA, Post
-from alpharl.streams.base import StreamSource, StreamStats
+from alpharl.streams.base import DeadLetterWriter, StreamSource, StreamStats
 from alpharl.streams.records import COUNT_FIELDS, EPOCH, RecordColumns
 from alpharl.streams.replay import ReplayStream
+from alpharl.textcheck import string_problem, text_problem
 
 _ANNOTATIONS = POST_SCHEMA.field("annotations").type
 _TS = POST_SCHEMA.field("created_at").type
@@ -143,8 +145,38 @@ def read_source(source: StreamSource | pa.Table) -> SourcePosts:
         table = records_table(records)
         source.stats.yielded += len(records)
     else:
-        table = posts_table(iter(source))
+        table = posts_table(_storable_posts(source))
     return SourcePosts(table, source.stats, repr(source))
+
+
+def post_problem(post: Post) -> str | None:
+    """Why a `Post` cannot be stored in Arrow (``field: reason``), or None when it can.
+
+    `Post` checks types, not code points: a source that builds posts itself (not through
+    `alpharl.streams.records`) may hand over a lone surrogate or a NUL, which `pa.array`
+    would then refuse for the whole batch.
+    """
+    for name in ("id", "platform", "author_id", "lang"):
+        value = getattr(post, name)
+        problem = None if value is None else string_problem(value)
+        if problem is not None:
+            return f"{name}: {problem}"
+    problem = text_problem(post.text)
+    return None if problem is None else f"text: {problem}"
+
+
+def _storable_posts(source: StreamSource) -> Iterator[Post]:
+    """The source's posts, dead-lettering (and counting) the ones Arrow cannot store."""
+    writer = getattr(source, "dead_letter", None)
+    for i, post in enumerate(source):
+        problem = post_problem(post)
+        if problem is None:
+            yield post
+            continue
+        source.stats.dead(problem)
+        source.stats.yielded -= 1
+        if isinstance(writer, DeadLetterWriter):
+            writer.write(source.name, {"post": i}, problem, {"id": post.id, "text": post.text})
 
 
 def conform_posts(table: pa.Table) -> pa.Table:

@@ -7,20 +7,22 @@ each creative to each person: ``f(t) = sum_j 0.5 ** ((t - t_j) / h)`` over the p
 impressions ``t_j`` of that creative. Both live in this process only; a multi-worker
 deployment shares them through Redis behind the same calls (`alpharl.serving.redis_state`).
 
-Bounded: users are kept in least-recently-seen order. A user not seen for
-``idle_half_lives`` half-lives (the longest half-life in use) is dropped: by then the old
-state's weight is ``2 ** -idle_half_lives`` of what it was (``2 ** -32``, about 2.3e-10, by
-default), below what the float32 context a policy reads can show next to one new post,
-so a returning user is served as a new one up to that rounding. And at most ``max_users``
-are held: past that the least recently seen go first (they lose their history, which a
-flood of new ids would otherwise turn into unbounded memory).
+Bounded: users are kept in least-recently-updated order. A user whose state is
+``idle_half_lives`` half-lives (the longest half-life in use) older than the newest update
+the store has seen is dropped: by then its weight is ``2 ** -idle_half_lives`` of what it
+was (``2 ** -32``, about 2.3e-10, by default), below what the float32 context a policy
+reads can show next to one new post, so a returning user is served as a new one up to that
+rounding. Time is the store's own (event time for profiles, decision time for fatigue), so
+a replay of old posts ages users by its own clock. And at most ``max_users`` are held:
+past that the least recently updated go first (they lose their history, which a flood of
+new ids would otherwise turn into unbounded memory). Checks look at the oldest user only,
+so they cost O(1) per update (amortised).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
@@ -33,96 +35,97 @@ V = TypeVar("V")
 
 
 class _LruUsers(Generic[V]):
-    """Users' state in least-recently-seen order, with the idle and count limits (not locked).
+    """Users' state in least-recently-updated order, with the idle and count limits (not locked).
 
     Args:
         max_users: Most users held.
-        idle_s: Seconds (wall clock) after which an unseen user is dropped.
-        clock: Wall clock in seconds.
+        idle_s: A user whose state is this much older than ``now`` is dropped.
+        seen: The time a user's state was last updated at.
     """
 
-    def __init__(self, max_users: int, idle_s: float, clock: Callable[[], float]) -> None:
+    def __init__(self, max_users: int, idle_s: float, seen: Callable[[V], float]) -> None:
         if max_users < 1:
             raise ValueError(f"max_users: must be at least 1 (got {max_users!r})")
         self.max_users = max_users
         self.idle_s = idle_s
-        self.clock = clock
-        self.items: OrderedDict[str, tuple[float, V]] = OrderedDict()
+        self.seen = seen
+        self.items: OrderedDict[str, V] = OrderedDict()
         self.dropped_idle = 0
         self.dropped_full = 0
 
-    def get(self, user_id: str) -> V | None:
-        entry = self.items.get(user_id)
-        return None if entry is None else entry[1]
+    def touch(self, user_id: str, make: Callable[[], V], now: float) -> V:
+        """The user's state (made if new), moved to the newest end; drops what the limits say.
 
-    def touch(self, user_id: str, make: Callable[[], V]) -> V:
-        """The user's state (made if new), marked as seen now; drops what the limits say."""
-        now = self.clock()
-        entry = self.items.get(user_id)
-        if entry is None:
-            value = make()
-        else:
-            value = entry[1]
-            self.items.move_to_end(user_id)
-        self.items[user_id] = (now, value)
-        self._drop(now)
-        return value
-
-    def _drop(self, now: float) -> None:
+        Args:
+            user_id: Whose state.
+            make: Builds a new user's state.
+            now: The time of this update (the idle limit is measured against it).
+        """
         items = self.items
+        value = items.get(user_id)
+        if value is None:
+            value = items[user_id] = make()
+        else:
+            items.move_to_end(user_id)
         while len(items) > 1:
-            _, (seen, _) = next(iter(items.items()))
-            if now - seen <= self.idle_s:
+            head = next(iter(items))
+            if head == user_id or now - self.seen(items[head]) <= self.idle_s:
                 break
-            items.popitem(last=False)
+            del items[head]
             self.dropped_idle += 1
         while len(items) > self.max_users:
             items.popitem(last=False)
             self.dropped_full += 1
+        return value
+
+
+def _profile_seen(profiles: list[UserProfile | None]) -> float:
+    return max((p.last_time for p in profiles if p is not None), default=-math.inf)
 
 
 class ProfileBook:
     """Profiles by user and half-life, updated together under one lock, bounded.
 
     Args:
-        max_users: Most users held; the least recently seen are dropped first.
-        idle_half_lives: A user not seen for this many of the longest half-life is dropped.
-        clock: Wall clock in seconds (default `time.time`), for the idle limit.
+        max_users: Most users held; the least recently updated are dropped first.
+        idle_half_lives: A user this many of the longest half-life behind the newest post
+            is dropped.
     """
 
-    def __init__(
-        self,
-        max_users: int = 1_000_000,
-        idle_half_lives: float = 32.0,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
+    def __init__(self, max_users: int = 1_000_000, idle_half_lives: float = 32.0) -> None:
         if not (math.isfinite(idle_half_lives) and idle_half_lives > 0):
             raise ValueError(f"idle_half_lives: must be positive (got {idle_half_lives!r})")
         self.idle_half_lives = float(idle_half_lives)
         self._half_lives: list[float] = []
-        self._users: _LruUsers[dict[float, UserProfile]] = _LruUsers(
-            max_users, math.inf, clock or time.time
+        self._users: _LruUsers[list[UserProfile | None]] = _LruUsers(
+            max_users, math.inf, _profile_seen
         )
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._users.items)
 
-    def _add_half_life(self, half_life_hours: float) -> None:
+    def _index(self, half_life_hours: float) -> int:
         if half_life_hours not in self._half_lives:
             self._half_lives.append(half_life_hours)
             self._users.idle_s = self.idle_half_lives * max(self._half_lives) * 3600.0
+        return self._half_lives.index(half_life_hours)
 
     def ensure(self, half_life_hours: float) -> None:
         """Keep a profile for this half-life from now on."""
         with self._lock:
-            self._add_half_life(half_life_hours)
+            self._index(half_life_hours)
 
     def get(self, user_id: str, half_life_hours: float, t: float | None = None) -> ProfileState:
         """The user's profile for one half-life at ``t`` (empty if unknown or dropped)."""
         with self._lock:
-            profiles = self._users.get(user_id)
-            profile = None if profiles is None else profiles.get(half_life_hours)
+            profiles = self._users.items.get(user_id)
+            i = (
+                self._half_lives.index(half_life_hours)
+                if half_life_hours in self._half_lives
+                else -1
+            )
+            profile = None if profiles is None or not 0 <= i < len(profiles) else profiles[i]
             if profile is None:
                 return ProfileState(np.zeros(N_PROFILE_VALUES), 0.0)
             return profile.state(profile.last_time if t is None else t)
@@ -139,18 +142,24 @@ class ProfileBook:
             half_life_hours: The half-life whose state to return.
         """
         with self._lock:
-            self._add_half_life(half_life_hours)
-            profiles = self._users.touch(user_id, dict)
+            want = self._index(half_life_hours)
+            profiles = self._users.touch(user_id, list, t)
             out: ProfileState | None = None
-            for h in self._half_lives:
-                profile = profiles.get(h)
+            for i, h in enumerate(self._half_lives):
+                if i == len(profiles):
+                    profiles.append(None)
+                profile = profiles[i]
                 if profile is None:
-                    profile = profiles[h] = UserProfile(h * 3600.0, len(values))
+                    profile = profiles[i] = UserProfile(h * 3600.0, len(values))
                 state = profile.update(values, t)
-                if h == half_life_hours:
+                if i == want:
                     out = state
             assert out is not None
             return out
+
+
+def _fatigue_seen(seen: dict[str, tuple[float, float]]) -> float:
+    return max((t0 for _, t0 in seen.values()), default=-math.inf)
 
 
 class FatigueTracker:
@@ -158,9 +167,8 @@ class FatigueTracker:
 
     Args:
         half_life_hours: Half-life of an impression's weight.
-        max_users: Most users held; the least recently seen are dropped first.
-        idle_half_lives: A user not seen for this many half-lives is dropped.
-        clock: Wall clock in seconds (default `time.time`), for the idle limit.
+        max_users: Most users held; the least recently updated are dropped first.
+        idle_half_lives: A user this many half-lives behind the newest impression is dropped.
     """
 
     def __init__(
@@ -168,7 +176,6 @@ class FatigueTracker:
         half_life_hours: float = 24.0,
         max_users: int = 1_000_000,
         idle_half_lives: float = 32.0,
-        clock: Callable[[], float] | None = None,
     ) -> None:
         if not (math.isfinite(half_life_hours) and half_life_hours > 0):
             raise ValueError(f"half_life_hours: must be positive (got {half_life_hours!r})")
@@ -176,7 +183,7 @@ class FatigueTracker:
             raise ValueError(f"idle_half_lives: must be positive (got {idle_half_lives!r})")
         self.half_life_s = float(half_life_hours) * 3600.0
         self._users: _LruUsers[dict[str, tuple[float, float]]] = _LruUsers(
-            max_users, idle_half_lives * self.half_life_s, clock or time.time
+            max_users, idle_half_lives * self.half_life_s, _fatigue_seen
         )
         self._lock = threading.Lock()
 
@@ -189,7 +196,7 @@ class FatigueTracker:
         if user_id is None:
             return out
         with self._lock:
-            seen = self._users.get(user_id)
+            seen = self._users.items.get(user_id)
             if not seen:
                 return out
             for i, cid in enumerate(creative_ids):
@@ -204,7 +211,7 @@ class FatigueTracker:
         if user_id is None or creative_id is None:
             return
         with self._lock:
-            seen = self._users.touch(user_id, dict)
+            seen = self._users.touch(user_id, dict, t)
             value, t0 = seen.get(creative_id, (0.0, t))
             if t >= t0:
                 seen[creative_id] = (value * 0.5 ** ((t - t0) / self.half_life_s) + 1.0, t)

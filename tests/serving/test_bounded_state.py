@@ -15,48 +15,45 @@ from alpharl.serving.user_state import FatigueTracker, ProfileBook
 X = np.full(N_PROFILE_VALUES, 0.5)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1.7e9
-
-    def __call__(self) -> float:
-        return self.now
+T = 1.7e9
 
 
-def test_the_least_recently_seen_users_go_first_past_the_cap() -> None:
-    clock = Clock()
-    book = ProfileBook(max_users=3, clock=clock)
-    fatigue = FatigueTracker(24.0, max_users=3, clock=clock)
+def test_the_least_recently_updated_users_go_first_past_the_cap() -> None:
+    book = ProfileBook(max_users=3)
+    fatigue = FatigueTracker(24.0, max_users=3)
     for user in ("a", "b", "c"):
-        book.update(user, X, clock.now, 6.0)
-        fatigue.record(user, "c0", clock.now)
-    book.update("a", X, clock.now, 6.0)  # a is seen again: b is now the least recent
-    fatigue.record("a", "c0", clock.now)
-    book.update("d", X, clock.now, 6.0)
-    fatigue.record("d", "c0", clock.now)
+        book.update(user, X, T, 6.0)
+        fatigue.record(user, "c0", T)
+    book.update("a", X, T, 6.0)  # a is updated again: b is now the least recent
+    fatigue.record("a", "c0", T)
+    book.update("d", X, T, 6.0)
+    fatigue.record("d", "c0", T)
     assert len(book) == len(fatigue) == 3
     assert book.get("b", 6.0).weight == 0.0
     assert book.get("a", 6.0).weight == pytest.approx(2.0)
-    assert fatigue.vector("b", ["c0"], clock.now)[0] == 0.0
-    assert fatigue.vector("a", ["c0"], clock.now)[0] == pytest.approx(2.0)
+    assert fatigue.vector("b", ["c0"], T)[0] == 0.0
+    assert fatigue.vector("a", ["c0"], T)[0] == pytest.approx(2.0)
 
 
 def test_users_idle_for_many_half_lives_are_dropped() -> None:
-    clock = Clock()
-    book = ProfileBook(idle_half_lives=32, clock=clock)
-    fatigue = FatigueTracker(1.0, idle_half_lives=32, clock=clock)
-    book.update("old", X, clock.now, 1.0)
-    book.update("old", X, clock.now, 2.0)  # the longest half-life (2 h) sets the idle limit
-    fatigue.record("old", "c0", clock.now)
-    clock.now += 40 * 3600  # 40 h: past 32 fatigue half-lives, not past 32 profile ones
-    book.update("new", X, clock.now, 1.0)
-    fatigue.record("new", "c0", clock.now)
+    book = ProfileBook(idle_half_lives=32)
+    fatigue = FatigueTracker(1.0, idle_half_lives=32)
+    book.update("old", X, T, 1.0)
+    book.update("old", X, T, 2.0)  # the longest half-life (2 h) sets the idle limit
+    fatigue.record("old", "c0", T)
+    t = T + 40 * 3600  # 40 h later: past 32 fatigue half-lives, not past 32 profile ones
+    book.update("new", X, t, 1.0)
+    fatigue.record("new", "c0", t)
     assert len(fatigue) == 1
+    assert fatigue.vector("old", ["c0"], t)[0] == 0.0
     assert len(book) == 2
-    clock.now += 30 * 3600  # 70 h since "old": past 32 x 2 h
-    book.update("new", X, clock.now, 1.0)
+    t += 30 * 3600  # 70 h after "old": past 32 x 2 h
+    book.update("new", X, t, 1.0)
     assert len(book) == 1
     assert book.get("old", 1.0).weight == 0.0
+    # an update older than the oldest user's state drops nothing (a late, out-of-order post)
+    book.update("late", X, T - 1e6, 1.0)
+    assert len(book) == 2
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from serving_fixtures import AUTH, SPEC, make_model_dir
 
 from alpharl.redaction import redact_text, redact_url
-from alpharl.serving.experiment import msprt, summarize_arm
+from alpharl.serving.experiment import RunningExperiment, msprt, summarize_arm
 from alpharl.tasks.serve import startup_line
 
 D = SPEC.dim
@@ -42,6 +42,13 @@ def test_experiment_reads_running_sums_not_the_log(
     arms, rewards = log.rewards_in_feedback_order()
     want_test = msprt(arms, rewards, tau=0.05)
     want_arms = {a: summarize_arm(a, t) for a, t in log.arm_totals().items()}
+    # a server started on this log (a restart) seeds the same numbers from it
+    restarted_arms, restarted_test = RunningExperiment.from_log(log, tau=0.05).snapshot()
+    running = client.app.state.serving.service.experiment  # type: ignore[attr-defined]
+    running_arms, running_test = running.snapshot()
+    assert restarted_arms == running_arms  # rewards are 0 or 1 here: the sums are exact
+    assert restarted_test.p_value == pytest.approx(running_test.p_value, rel=1e-9)
+    assert restarted_test.difference == pytest.approx(running_test.difference, rel=1e-9)
     # the route must not scan the log: make every scanning call fail the test
     log.rewards_in_feedback_order = _fail
     log.arm_totals = _fail

@@ -10,6 +10,8 @@ file with their reason, and a second run over the same input adds no letter.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,9 @@ import pytest
 from kafka_helpers import FAST_GROUP, new_topic, post_json, produce
 
 from alpharl.enrich.inputs import read_source
+from alpharl.schema import Post
 from alpharl.streams import DeadLetterWriter, ReplayStream
-from alpharl.streams.base import MAX_DEAD_LETTER_RAW_CHARS
+from alpharl.streams.base import MAX_DEAD_LETTER_RAW_CHARS, StreamStats
 from alpharl.streams.kafka import KafkaStream
 from alpharl.streams.readers import MAX_RECORD_BYTES
 from alpharl.streams.x_api import XRecentSearchStream
@@ -221,3 +224,44 @@ def test_kafka_dead_letters_hostile_messages_once(kafka_broker: Any, tmp_path: P
     assert [p.id for p in again] == ["p0", "p3"]
     again.close()
     assert len(_letters(dl)) == 4
+
+
+class _PostSource:
+    """A source that builds `Post` objects itself (as a user's own source would)."""
+
+    name = "own"
+
+    def __init__(self, posts: list[Post], dead_letter: Path) -> None:
+        self.posts = posts
+        self.dead_letter = DeadLetterWriter(dead_letter)
+        self.stats = StreamStats()
+
+    def reset(self, seed: int | None = None) -> None:
+        self.stats = StreamStats()
+
+    def __iter__(self) -> Iterator[Post]:
+        for post in self.posts:
+            self.stats.read += 1
+            self.stats.yielded += 1
+            yield post
+
+
+def test_posts_arrow_cannot_store_are_dead_lettered_not_fatal(tmp_path: Path) -> None:
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    posts = [
+        Post("a", when, "own", "u", "fine"),
+        Post("b", when, "own", "u", "caf\ud800"),
+        Post("c\x00", when, "own", "u", "fine"),
+        Post("d", when, "own", "u", "\u200b"),
+        Post("e", when, "own", "u", "also fine"),
+    ]
+    source = _PostSource(posts, tmp_path / "dead.jsonl")
+    table = read_source(source).table
+    assert table.column("id").to_pylist() == ["a", "e"]
+    assert (source.stats.read, source.stats.yielded, source.stats.dead_letters) == (5, 2, 3)
+    reasons = [d["reason"] for d in _letters(tmp_path / "dead.jsonl")]
+    assert reasons == [
+        "text: contains a lone surrogate at index 3 (not valid Unicode)",
+        "id: contains a NUL character at index 1",
+        "text: has no visible character (only zero-width)",
+    ]
