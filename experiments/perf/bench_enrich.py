@@ -3,7 +3,7 @@
 Questions.
 
 1. What does each default enricher cost per post, relative to VADER alone? Target: the
-   whole default pipeline (VADER, lexicon emotions, entities, intent, topics) runs at
+   whole default pipeline (VADER, trained emotion model, entities, intent, topics) runs at
    >= 50% of VADER alone's posts/s.
 2. How well does the pipeline scale from one process to two (``n_workers=2``)? Target:
    >= 1.6x.
