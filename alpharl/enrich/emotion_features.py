@@ -43,12 +43,12 @@ URL = "<url>"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-def tokens(text: str) -> list[str]:
+def tokens(text: str) -> Sequence[str]:
     """The lower-cased tokens the model sees: `tokenize`'s, with links as `URL`."""
     lows = tokenize(text)[1]
     if "http" in text or "www." in text:  # TOKEN_RE's links start with one of these
         return [URL if low.startswith(("http://", "https://", "www.")) else low for low in lows]
-    return list(lows)
+    return lows
 
 
 def token_features(token: str, n_min: int = NGRAM_MIN, n_max: int = NGRAM_MAX) -> list[str]:
