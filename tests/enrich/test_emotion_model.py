@@ -62,6 +62,14 @@ def test_shipped_artifact_matches_its_model_card(model: NgramEmotionEnricher) ->
     assert card["dev"]["macro_f1_any"] > 0.55
 
 
+def test_shipped_model_card_is_generated_from_its_figures(tmp_path: Path) -> None:
+    from alpharl.enrich.emotion_training import write_model_card
+
+    card = json.loads(CARD_PATH.read_text())
+    write_model_card(tmp_path / "card.md", card)
+    assert (tmp_path / "card.md").read_text() == MODEL_PATH.with_suffix(".md").read_text()
+
+
 def test_scoring_by_token_equals_the_sparse_training_features(
     model: NgramEmotionEnricher,
 ) -> None:
