@@ -1,7 +1,9 @@
 """The trained offline emotion model: the default emotion enricher.
 
 A multinomial logistic regression over word unigrams, word bigrams and character 2-5-grams
-(`alpharl.enrich.emotion_features`), trained on GoEmotions (Demszky et al., 2020,
+(`alpharl.enrich.emotion_features`), its logits summed with a complement naive Bayes
+model's on the same features (one weight matrix: `alpharl.enrich.emotion_training`),
+trained on GoEmotions (Demszky et al., 2020,
 *GoEmotions: A Dataset of Fine-Grained Emotions*, ACL) with Ekman's labels, calibrated by
 temperature scaling on GoEmotions' dev split (Guo et al., 2017, *On Calibration of Modern
 Neural Networks*, ICML). It outputs a probability distribution over `EMOTIONS`.

@@ -5,9 +5,12 @@ Data: GoEmotions with Ekman's labels (Demszky et al., 2020; Apache 2.0), as TSV 
 The model is a multinomial logistic regression (scikit-learn, L-BFGS) over the features of
 `alpharl.enrich.emotion_features`. A text with k gold labels is k training rows of weight
 1/k (multi-label as soft targets); classes are weighted by ``(1 / frequency) **
-class_weight_power``, which trades majority-class accuracy for macro-F1. The temperature
-(Guo et al., 2017) is fitted on dev by minimising the negative log-likelihood of the gold
-labels; it does not change the argmax.
+class_weight_power``, which trades majority-class accuracy for macro-F1. A complement naive
+Bayes model (Rennie et al., 2003) fitted on the same rows adds its centred logits, times
+``nb_weight``; both are linear in the features, so the shipped model is one weight matrix
+(on dev the sum gains about 0.01 macro-F1 over the regression alone). The temperature
+(Guo et al., 2017) is fitted on dev by minimising the negative log-likelihood that a text's
+emotion is one of its gold labels; it does not change the argmax.
 
 **Scoring the top emotion.** GoEmotions texts can have several gold labels (8.8% of dev).
 The headline metric, ``macro_f1_any``, counts the top emotion as right when it is one of the
@@ -43,10 +46,12 @@ from alpharl.schema import EMOTIONS
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "goemotions-ekman-ngram-lr"
+MODEL_NAME = "goemotions-ekman-ngram-lr-nb"
 DEFAULT_DATA_DIR = Path("experiments/emotion_model/data")
 DEFAULT_C = 1.0
 DEFAULT_CLASS_WEIGHT_POWER = 0.75
+DEFAULT_NB_ALPHA = 0.3
+DEFAULT_NB_WEIGHT = 1.0
 DEFAULT_MIN_DF = {"w": 2, "b": 2, "c": 3}
 ECE_BINS = 15
 SUBSET = 1000
@@ -114,17 +119,18 @@ def evaluate(probs: np.ndarray, labels: Sequence[Sequence[int]]) -> dict[str, An
 
 
 def fit_temperature(logits: np.ndarray, labels: Sequence[Sequence[int]]) -> float:
-    """The temperature minimising the NLL of the gold labels (soft targets), by a log grid
-    then golden-section refinement."""
-    target = np.zeros_like(logits)
+    """The temperature minimising the negative log-likelihood that the text's emotion is one
+    of its gold labels, ``-log sum_(k in gold) p_k`` (the event the top-emotion metrics and
+    the ECE score), by a log grid then golden-section refinement."""
+    gold = np.zeros(logits.shape, dtype=bool)
     for i, y in enumerate(labels):
-        target[i, y] = 1.0 / len(y)
+        gold[i, y] = True
 
     def nll(log_t: float) -> float:
         z = logits / np.exp(log_t)
         z = z - z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        return float(-(target * logp).sum(axis=1).mean())
+        p = np.exp(z)
+        return float(-np.log((p * gold).sum(axis=1) / p.sum(axis=1)).mean())
 
     grid = np.linspace(-2.0, 2.0, 41)
     best = grid[int(np.argmin([nll(g) for g in grid]))]
@@ -156,11 +162,30 @@ def fit_linear(
     return model.coef_.T.astype(np.float32), model.intercept_.astype(np.float32)
 
 
+def fit_complement_nb(x: Any, labels: Sequence[Sequence[int]], alpha: float) -> np.ndarray:
+    """Complement naive Bayes weights (Rennie et al., 2003, *Tackling the Poor Assumptions
+    of Naive Bayes Text Classifiers*, ICML) on the same rows, centred over the classes.
+
+    Its logits are linear in the features too, so adding them to the logistic regression's
+    (a product of experts) gives one linear model: no extra cost per post.
+    """
+    from sklearn.naive_bayes import ComplementNB
+
+    rows = np.array([i for i, y in enumerate(labels) for _ in y])
+    ys = np.array([k for y in labels for k in y])
+    sw = np.array([1.0 / len(y) for y in labels for _ in y])
+    nb = ComplementNB(alpha=alpha).fit(x[rows], ys, sample_weight=sw)
+    w = nb.feature_log_prob_.T
+    return np.asarray(w - w.mean(axis=1, keepdims=True))
+
+
 def train(
     data_dir: str | Path = DEFAULT_DATA_DIR,
     out: str | Path | None = None,
     c: float = DEFAULT_C,
     class_weight_power: float = DEFAULT_CLASS_WEIGHT_POWER,
+    nb_alpha: float = DEFAULT_NB_ALPHA,
+    nb_weight: float = DEFAULT_NB_WEIGHT,
 ) -> dict[str, Any]:
     """Train on ``train.tsv``, calibrate and measure on ``dev.tsv``, write the artifact.
 
@@ -170,6 +195,8 @@ def train(
             the shipped ``alpharl/data/emotion_model.npz``.
         c: Inverse L2 regularisation strength of the logistic regression.
         class_weight_power: Exponent of the inverse-frequency class weights (0 = none).
+        nb_alpha: Smoothing of the complement naive Bayes model.
+        nb_weight: Its weight in the sum of logits (0 = logistic regression alone).
 
     Returns:
         The card's figures (also written as JSON).
@@ -184,6 +211,9 @@ def train(
     vocab, idf = build_vocab(train_texts, DEFAULT_MIN_DF, NGRAM_MIN, NGRAM_MAX)
     x = feature_matrix(train_texts, vocab, idf, NGRAM_MIN, NGRAM_MAX)
     weights, bias = fit_linear(x, train_labels, c, class_weight_power)
+    if nb_weight:
+        nb = fit_complement_nb(x, train_labels, nb_alpha)
+        weights = (weights.astype(np.float64) + nb_weight * nb).astype(np.float32)
     x_dev = feature_matrix(dev_texts, vocab, idf, NGRAM_MIN, NGRAM_MAX)
     dev_logits = np.asarray(x_dev @ weights.astype(np.float64)) + bias
     temperature = fit_temperature(dev_logits, dev_labels)
@@ -195,6 +225,8 @@ def train(
         "min_df": DEFAULT_MIN_DF,
         "c": c,
         "class_weight_power": class_weight_power,
+        "nb_alpha": nb_alpha,
+        "nb_weight": nb_weight,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     save_artifact(out, vocab, idf, weights, bias, temperature, config)
@@ -236,7 +268,9 @@ edit by hand.
   {card["config"]["ngram_min"]}-{card["config"]["ngram_max"]}-grams (TF-IDF weights, L2 norm
   over occurrences), {card["n_features"]:,} features; C = {card["config"]["c"]}, class
   weights (1/frequency)^{card["config"]["class_weight_power"]}, multi-label texts as soft
-  targets. Temperature scaling on dev, T = {card["temperature"]:.3f}.
+  targets; plus {card["config"]["nb_weight"]} x the logits of a complement naive Bayes
+  model on the same features (alpha = {card["config"]["nb_alpha"]}), folded into the same
+  weights. Temperature scaling on dev, T = {card["temperature"]:.3f}.
 - **Artifact**: `{card["artifact"]}`, {card["size_bytes"] / 1e6:.1f} MB, numpy arrays only
   (loaded with `allow_pickle=False`), sha256 `{card["sha256"]}`.
 - **Data**: GoEmotions (Demszky, Movshovitz-Attias, Ko, Cowen, Nemade, Ravi: *GoEmotions: A
@@ -291,6 +325,8 @@ def main(cfg: Any) -> dict[str, Any]:
         out=cfg.out,
         c=float(cfg.c),
         class_weight_power=float(cfg.class_weight_power),
+        nb_alpha=float(cfg.nb_alpha),
+        nb_weight=float(cfg.nb_weight),
     )
     dev = card["dev"]
     print(f"wrote {card['artifact']} ({card['size_bytes']:,} bytes, sha256 {card['sha256']})")

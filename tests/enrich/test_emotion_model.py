@@ -151,6 +151,9 @@ def test_training_is_reproducible_and_changes_the_version(
     assert small.card["dev"]["n"] == 200
     other = train(data, tmp_path / "c" / "m.npz", c=0.5, class_weight_power=0.75)
     assert other["sha256"] != card["sha256"]
+    lr_only = train(data, tmp_path / "d" / "m.npz", c=2.0, class_weight_power=0.75, nb_weight=0)
+    assert lr_only["sha256"] != card["sha256"]
+    assert lr_only["config"]["nb_weight"] == 0
 
 
 def test_artifact_without_pickle_and_with_checked_shapes(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ def test_cli_enriches_the_shipped_tweets_then_hits_the_cache(
     assert f"cache hit: {entry}" in second  # the log line
     assert "vs human ratings    r = 0." in first
     assert "enrichers           vader@" in first
-    assert "emotion model       goemotions-ekman-ngram-lr, dev macro-F1 0." in first
+    assert "emotion model       goemotions-ekman-ngram-lr-nb, dev macro-F1 0." in first
     for block in ("emotions", "intents", "topics", "top brands", "top hashtags"):
         assert block in first
     # the summary's figures are the same from the cache
