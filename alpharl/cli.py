@@ -22,6 +22,7 @@ TASKS: dict[str, str] = {
     "promote": "alpharl.tasks.promote:main",
     "serve": "alpharl.tasks.serve:main",
     "simulate": "alpharl.tasks.simulate:main",
+    "train-emotion": "alpharl.enrich.emotion_training:main",
 }
 
 USAGE = "usage: alpharl {" + ",".join(TASKS) + "} [hydra overrides] [--multirun] [--help]"

@@ -14,6 +14,7 @@ from alpharl.enrich.base import Columns, Enricher
 
 if TYPE_CHECKING:
     from alpharl.enrich.emotion_lexicon import LexiconEmotionEnricher
+    from alpharl.enrich.emotion_model import NgramEmotionEnricher
     from alpharl.enrich.emotion_transformers import TransformersEmotionEnricher
     from alpharl.enrich.entities import EntityEnricher
     from alpharl.enrich.intent import RuleIntentEnricher
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "VaderEnricher": "alpharl.enrich.vader",
     "LexiconEmotionEnricher": "alpharl.enrich.emotion_lexicon",
+    "NgramEmotionEnricher": "alpharl.enrich.emotion_model",
     "TransformersEmotionEnricher": "alpharl.enrich.emotion_transformers",
     "EntityEnricher": "alpharl.enrich.entities",
     "RuleIntentEnricher": "alpharl.enrich.intent",
@@ -34,6 +36,7 @@ __all__ = [
     "Enricher",
     "EntityEnricher",
     "LexiconEmotionEnricher",
+    "NgramEmotionEnricher",
     "RuleIntentEnricher",
     "RuleTopicEnricher",
     "TransformersEmotionEnricher",

@@ -53,6 +53,11 @@ class EnrichSummary:
             + ", ".join(f"{k}@{v}" for k, v in self.enricher_versions.items()),
             f"mean sentiment      {self.mean_sentiment:+.3f} (VADER compound)",
         ]
+        if "emotion_model" in self.enricher_versions:
+            from alpharl.enrich.emotion_model import describe_version
+
+            version = self.enricher_versions["emotion_model"]
+            lines.insert(4, f"emotion model       {describe_version(version)}")
         if self.human_sentiment_r is not None:
             lines.append(
                 f"vs human ratings    r = {self.human_sentiment_r:.3f} (Pearson, VADER compound)"

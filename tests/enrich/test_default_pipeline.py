@@ -22,7 +22,7 @@ from alpharl.schema import (
     TOPICS,
 )
 
-_MODULES = ("vader", "emotion_lexicon", "entities", "intent", "topic")
+_MODULES = ("vader", "emotion_model", "entities", "intent", "topic")
 READY = all(importlib.util.find_spec(f"alpharl.enrich.{m}") for m in _MODULES)
 pytestmark = pytest.mark.skipif(not READY, reason="the default enrichers are not there yet")
 
@@ -43,7 +43,7 @@ def test_default_pipeline_is_the_yaml(pipeline) -> None:  # type: ignore[no-unty
     assert from_yaml.versions == pipeline.versions
     assert [type(e).__name__ for e in pipeline.enrichers] == [
         "VaderEnricher",
-        "LexiconEmotionEnricher",
+        "NgramEmotionEnricher",
         "EntityEnricher",
         "RuleIntentEnricher",
         "RuleTopicEnricher",
@@ -54,6 +54,20 @@ def test_default_pipeline_is_the_yaml(pipeline) -> None:  # type: ignore[no-unty
     two.close()
     with pytest.raises(ValueError, match=r"unknown override\(s\) \['n_worker'\]"):
         default_pipeline(n_worker=2)
+
+
+def test_lexicon_option_swaps_only_the_emotion_enricher(pipeline) -> None:  # type: ignore[no-untyped-def]
+    cfg = OmegaConf.load(config_dir() / "enrich" / "lexicon.yaml")
+    lexicon = instantiate(cfg, _convert_="all")
+    names = [type(e).__name__ for e in lexicon.enrichers]
+    assert names[1] == "LexiconEmotionEnricher"
+    assert (
+        names[:1] + names[2:]
+        == [type(e).__name__ for e in pipeline.enrichers][:1]
+        + [type(e).__name__ for e in pipeline.enrichers][2:]
+    )
+    assert "emotion_lexicon" in lexicon.versions
+    assert "emotion_model" not in lexicon.versions
 
 
 def test_default_pipeline_fills_every_column(pipeline) -> None:  # type: ignore[no-untyped-def]

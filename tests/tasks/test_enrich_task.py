@@ -13,7 +13,7 @@ from alpharl.cli import main as cli_main
 from alpharl.config import config_dir, register_schemas
 from alpharl.streams.tweets import N_TWEETS
 
-_MODULES = ("vader", "emotion_lexicon", "entities", "intent", "topic")
+_MODULES = ("vader", "emotion_model", "entities", "intent", "topic")
 READY = all(importlib.util.find_spec(f"alpharl.enrich.{m}") for m in _MODULES)
 pytestmark = pytest.mark.skipif(not READY, reason="the default enrichers are not there yet")
 
@@ -44,6 +44,7 @@ def test_cli_enriches_the_shipped_tweets_then_hits_the_cache(
     assert f"cache hit: {entry}" in second  # the log line
     assert "vs human ratings    r = 0." in first
     assert "enrichers           vader@" in first
+    assert "emotion model       goemotions-ekman-ngram-lr-nb, dev macro-F1 0." in first
     for block in ("emotions", "intents", "topics", "top brands", "top hashtags"):
         assert block in first
     # the summary's figures are the same from the cache

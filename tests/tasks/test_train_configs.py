@@ -62,7 +62,7 @@ def test_streams_and_pipelines_instantiate(compose_task, tmp_path: Path) -> None
         assert first.text
     cfg = compose_task("train", ["enrich=default"])
     pipeline = instantiate(cfg.enrich, _convert_="all")
-    assert set(pipeline.versions) >= {"vader", "emotion_lexicon"}
+    assert set(pipeline.versions) >= {"vader", "emotion_model"}
 
 
 def test_env_config_builds_a_gymnasium_env_with_the_click_model(compose_task) -> None:
